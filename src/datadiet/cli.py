@@ -1,0 +1,201 @@
+"""The `datadiet` command: one Typer app, one sub-command (group) per capability.
+
+Every command is a thin wrapper over a library call. A DatadietError (bad input, missing extra)
+prints one line to stderr and exits 2; set DATADIET_DEBUG=1 for the traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from . import __version__
+from .errors import DatadietError
+
+app = typer.Typer(
+    name="datadiet",
+    help="Train neural networks on less data, faster, and know why.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+corpus_app = typer.Typer(help="The offline multi-domain text corpus (built from installed packages).",
+                         no_args_is_help=True)
+app.add_typer(corpus_app, name="corpus")
+
+err_console = Console(stderr=True)
+
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+
+
+def handle_errors(fn):
+    """Turn a DatadietError into one line on stderr and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except DatadietError as exc:
+            if os.environ.get("DATADIET_DEBUG") == "1":
+                raise
+            typer.echo(f"datadiet: error: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            typer.echo("datadiet: interrupted", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+@contextmanager
+def progress_bar(quiet: bool):
+    """A rich progress bar on stderr; silent with --quiet or when stderr is not a terminal."""
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err_console, disable=quiet or not err_console.is_terminal, transient=False,
+    )
+    with progress:
+        yield progress
+
+
+def _version(value: bool):
+    if value:
+        typer.echo(f"datadiet {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
+                                                    help="Print the version and exit.")] = None,
+):
+    pass
+
+
+@app.command("select")
+@handle_errors
+def select_cmd(
+    input: Annotated[Optional[Path], typer.Argument(
+        help="JSONL, JSON array, CSV, Parquet, .txt (one example per line) or .npy embeddings. "
+             "Omitted: the built-in ShareGPT V3 instructions, k = half, outputs in results/select-sharegpt/.")] = None,
+    k: Annotated[Optional[int], typer.Option("-k", "--k", help="Subset size (default: half of the rows).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Selected records, input's format, selection order.")] = None,
+    indices_out: Annotated[Optional[Path], typer.Option("--indices-out", help="Selected 0-based row indices, one per line.")] = None,
+    stats_out: Annotated[Optional[Path], typer.Option("--stats-out", help="JSON: n, k, h_min, covering_radius and the same for a random subset.")] = None,
+    field: Annotated[Optional[str], typer.Option("--field", help="Record field holding the text (default: 'text').")] = None,
+    template: Annotated[Optional[str], typer.Option("--template", help="Text from several fields, e.g. '{instruction}\\n{output}'.")] = None,
+    embedder: Annotated[Optional[str], typer.Option("--embedder", help="hashing | word2vec | static | minilm.")] = None,
+    metric: Annotated[str, typer.Option("--metric", help="cosine | euclidean.")] = "cosine",
+    start: Annotated[Optional[int], typer.Option("--start", help="Row index of the first selected point (default: drawn with --seed).")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for the first point and the random baseline.")] = 0,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="PNG: 2-D PCA with the selected and a random subset.")] = None,
+    quiet: Quiet = False,
+):
+    """Pick the most uniform k-subset (greedy max-min distance, arXiv 2506.24120)."""
+    from .embed import EMBEDDERS
+    from .errors import InputError
+    from .select import pipeline
+
+    if embedder is not None and embedder not in EMBEDDERS:
+        raise InputError(f"--embedder {embedder!r} is not one of: {', '.join(EMBEDDERS)}")
+    if metric not in ("cosine", "euclidean"):
+        raise InputError(f"--metric {metric!r} is not one of: cosine, euclidean")
+    if field is not None and template is not None:
+        raise InputError("give --field or --template, not both")
+    config = pipeline.SelectConfig(k=k, field=field, template=template,
+                                   embedder=embedder or pipeline.DEFAULT_EMBEDDER,
+                                   metric=metric, start=start, seed=seed)
+    outputs = pipeline.Outputs(out, indices_out, stats_out, plot)
+    if input is None and not outputs.paths():
+        folder = Path("results") / "select-sharegpt"
+        outputs = pipeline.Outputs(folder / "selected.jsonl", folder / "indices.txt",
+                                   folder / "stats.json", folder / "plot.png")
+
+    with progress_bar(quiet) as bar:
+        if input is None:
+            task = bar.add_task("loading ShareGPT V3", total=None)
+        ds = pipeline.load(input)
+        if input is None:
+            bar.update(task, total=1, completed=1)
+        embed_task = bar.add_task(f"embedding ({config.embedder})", total=len(ds))
+        select_task = bar.add_task("selecting (max-min)", total=None)
+
+        def on_embed(done, total):
+            bar.update(embed_task, completed=done, total=total)
+
+        def on_select(done):
+            bar.update(select_task, completed=done)
+
+        k_total = pipeline.resolve_k(config.k, len(ds), str(input or "the built-in data"))
+        bar.update(select_task, total=k_total)
+        report = pipeline.select_dataset(ds, config, outputs, embed_progress=on_embed, select_progress=on_select)
+
+    typer.echo(pipeline.summary_line(report.stats))
+    for name, path in report.written.items():
+        typer.echo(f"  {name.replace('_', '-')}: {path}")
+
+
+@corpus_app.command("build")
+@handle_errors
+def corpus_build(
+    out: Annotated[Optional[Path], typer.Option("--out", help="Directory (default: the datadiet cache).")] = None,
+    cap_mb: Annotated[float, typer.Option("--cap-mb", help="Size cap per domain, in MB.")] = 10.0,
+    domains: Annotated[Optional[str], typer.Option("--domains", help="Comma-separated subset of domains.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the per-domain shuffle before capping.")] = 0,
+    quiet: Quiet = False,
+):
+    """Build the corpus: one JSONL per domain plus manifest.json, reproducibly, offline."""
+    from .corpus import build_corpus
+
+    with progress_bar(quiet) as bar:
+        tasks: dict[str, int] = {}
+
+        def on_progress(domain, done, total):
+            if domain not in tasks:
+                tasks[domain] = bar.add_task(domain, total=total)
+            bar.update(tasks[domain], completed=done, total=total)
+
+        manifest = build_corpus(out, domains=domains.split(",") if domains else None,
+                                cap_bytes=int(cap_mb * 1_000_000), seed=seed, progress=on_progress)
+    _print_manifest(manifest)
+
+
+@corpus_app.command("info")
+@handle_errors
+def corpus_info(
+    dir: Annotated[Optional[Path], typer.Option("--dir", help="Corpus directory (default: the datadiet cache).")] = None,
+):
+    """Print the manifest of a built corpus."""
+    from .corpus import read_manifest
+
+    _print_manifest(read_manifest(dir))
+
+
+def _print_manifest(manifest: dict) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"datadiet corpus: {manifest.get('dir', '')}")
+    for col in ("domain", "source", "version", "documents", "bytes", "sha256"):
+        table.add_column(col, justify="right" if col in ("documents", "bytes") else "left")
+    for d in manifest["domains"]:
+        table.add_row(d["domain"], str(d["source"])[:40], str(d["version"]), str(d["documents"]),
+                      f"{d['bytes']:,}", d["sha256"][:12])
+    Console().print(table)
+    for a in manifest.get("absent", []):
+        typer.echo(f"absent: {a['domain']} ({a['reason']})")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

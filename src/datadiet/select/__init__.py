@@ -1,0 +1,12 @@
+"""Uniformity-based subset selection (arXiv 2506.24120): greedy max-min distance and its metrics.
+
+    from datadiet.select import maxmin, metrics
+    res = maxmin(X, k=500)                      # indices in selection order + distance trace
+    metrics.h_min(X, res.indices), metrics.covering_radius(X, res.indices)
+"""
+
+from . import metrics
+from .baselines import random_subset
+from .maxmin import MaxMinResult, maxmin
+
+__all__ = ["maxmin", "MaxMinResult", "metrics", "random_subset"]
