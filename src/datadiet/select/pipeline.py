@@ -194,6 +194,7 @@ def summary_line(stats: dict) -> str:
         f"selected {stats['k']} of {stats['n']} ({stats['embedder']}, {stats['metric']}): "
         f"h_min {_fmt(stats['h_min'])} vs random {_fmt(stats['random_h_min'])}"
         f"{ratio(stats['h_min'], stats['random_h_min'])}; "
+        f"mean NN distance {_fmt(stats['mean_nn_distance'])} vs {_fmt(stats['random_mean_nn_distance'])}; "
         f"covering radius {_fmt(stats['covering_radius'])} vs random {_fmt(stats['random_covering_radius'])}"
     )
     if stats["k"] > stats["distinct_rows"]:
