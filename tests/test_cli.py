@@ -113,7 +113,7 @@ def _bad_inputs(tmp_path):
         "bad jsonl line": (["select", _write(tmp_path / "b.jsonl", b'{"text": "a"}\n{"text": "b"\n'), "-k", 1],
                            "line 2: not valid JSON"),
         "nan npy": (["select", _npy(tmp_path / "n.npy", nan), "-k", 2], "row 1: NaN or inf"),
-        "zero vector cosine": (["select", _npy(tmp_path / "z.npy", zero), "-k", 2], "record 3 is an all-zero vector"),
+        "zero vector cosine": (["select", _npy(tmp_path / "z.npy", zero), "-k", 2], "z.npy, row 3 is an all-zero vector"),
         "empty text cosine": (["select", jsonl(tmp_path / "t.jsonl", [{"text": "a b"}, {"text": ""}]), "-k", 1],
                               "line 2 embeds to an all-zero vector"),
         "out is input": (["select", good, "-k", 2, "--out", good], "is the input file"),

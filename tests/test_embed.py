@@ -193,3 +193,18 @@ def test_missing_package_at_embed_time_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "gensim.models", None)
     with pytest.raises(MissingDependencyError, match=r"gensim.*datadiet\[word2vec\]"):
         emb.embed(["some words here"])
+
+
+@pytest.mark.skipif(not _available("word2vec"), reason="gensim not installed")
+def test_word2vec_centering_spreads_long_texts():
+    """Means of many word vectors share one direction; centering removes it (real news articles)."""
+    from gensim.test.utils import datapath
+
+    with open(datapath("lee_background.cor"), encoding="utf-8") as fh:
+        texts = [line for line in fh if line.strip()][:150]
+
+    def median_distance(X):
+        return float(np.median(1 - (X @ X.T)[np.triu_indices(len(X), 1)]))
+
+    assert median_distance(get_embedder("word2vec", center=False).embed(texts)) < 1e-3  # degenerate
+    assert median_distance(get_embedder("word2vec").embed(texts)) > 0.5

@@ -55,6 +55,8 @@ class Dataset:
             return f"{where}, line {self.extra['line_numbers'][i]}"
         if self.format == "csv":
             return f"{where}, row {i + 1} (line {self.extra['line_numbers'][i]})"
+        if self.format == "npy":
+            return f"{where}, row {i}"
         return f"{where}, record {i}"
 
 
