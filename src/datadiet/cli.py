@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from typer.core import TyperGroup
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -188,6 +189,101 @@ def _print_manifest(manifest: dict) -> None:
         typer.echo("  ".join(c.rjust(w) if i in (1, 2) else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) + "  " + r[5])
     for a in manifest.get("absent", []):
         typer.echo(f"absent: {a['domain']}: {a['reason']}")
+
+
+# --- reproduce / report --------------------------------------------------------------------------
+
+
+class _ReproduceGroup(TyperGroup):
+    """`datadiet reproduce NAME ...` is shorthand for `datadiet reproduce run NAME ...`."""
+
+    def resolve_command(self, ctx, args):
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            return "run", self.commands["run"], args
+        return super().resolve_command(ctx, args)
+
+
+reproduce_app = typer.Typer(
+    cls=_ReproduceGroup, no_args_is_help=True,
+    help="Rerun a paper's experiment and check its claim: `datadiet reproduce list`, "
+         "`datadiet reproduce NAME [--seeds N] [--quick] [--out DIR]` (same as `reproduce run NAME`).",
+)
+app.add_typer(reproduce_app, name="reproduce")
+
+
+@reproduce_app.command("list")
+@handle_errors
+def reproduce_list():
+    """Each registered experiment with the claim it checks."""
+    from . import experiments
+
+    names = experiments.names()
+    width = max((len(n) for n in names), default=0)
+    for name in names:
+        try:
+            claim = experiments.get(name).CLAIM
+        except ImportError as exc:
+            missing = getattr(exc, "name", None) or ""
+            if missing.split(".")[0] == "torch" or "torch" in str(exc):
+                claim = "(needs torch: pip install 'datadiet[torch]')"
+            else:
+                claim = f"(unavailable here: {exc})"
+        typer.echo(f"{name.ljust(width)}  {claim}")
+
+
+@reproduce_app.command("run")
+@handle_errors
+def reproduce_run(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Experiment name (see `datadiet reproduce list`).")],
+    seeds: Annotated[int, typer.Option("--seeds", help="Number of seeds (0..N-1); finished seeds are reused.")] = 3,
+    quick: Annotated[bool, typer.Option("--quick", help="The reduced-size config the test suite runs.")] = False,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Output folder (default: results/NAME).")] = None,
+    quiet: Quiet = False,
+):
+    """Run experiment NAME over seeds, check its claim, write result.json and figures."""
+    from .errors import MissingDependencyError
+    from .experiments import get, runner
+
+    try:
+        get(name)  # unknown name -> InputError; a missing torch -> the pip command, not a traceback
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] != "torch":
+            raise
+        raise MissingDependencyError("torch", "torch", f"experiment {name!r}") from None
+    out_dir = out if out is not None else Path("results") / name
+    with progress_bar(quiet) as bar:
+        task = bar.add_task(f"{name}: seeds", total=seeds)
+
+        def on_seed(seed, total, cached):
+            bar.update(task, completed=seed + 1, total=total,
+                       description=f"{name}: seed {seed}{' (cached)' if cached else ''}")
+
+        result = runner.reproduce(name, seeds=seeds, quick=quick, out_dir=out_dir, on_seed=on_seed)
+
+    from .report import fmt_num
+
+    typer.echo(f"{result.name}: claim {'held' if result.held else 'NOT held'} — {result.rule}")
+    width = max((len(k) for k in result.metrics), default=0)
+    for key, m in result.metrics.items():
+        typer.echo(f"  {key.ljust(width)}  {fmt_num(m['mean'])} ± {fmt_num(m['sem'])} (n={m['n']})")
+    typer.echo(f"  result: {out_dir / 'result.json'}")
+    for fig in result.figures:
+        typer.echo(f"  figure: {out_dir / fig}")
+
+
+@app.command("report")
+@handle_errors
+def report_cmd(
+    dir: Annotated[Path, typer.Argument(metavar="DIR", help="Folder holding the experiments' result.json files (searched recursively).")],
+    html: Annotated[Optional[Path], typer.Option("--html", help="HTML page (default: DIR/report.html).")] = None,
+    md: Annotated[Optional[Path], typer.Option("--md", help="Markdown file (default: DIR/report.md).")] = None,
+):
+    """One self-contained HTML page and a Markdown file from every result.json under DIR."""
+    from .report import render
+
+    html_path, md_path = render(dir, out_html=html, out_md=md)
+    typer.echo(f"html: {html_path}")
+    typer.echo(f"markdown: {md_path}")
 
 
 def main() -> None:
