@@ -197,6 +197,17 @@ def _read_npy(path: Path) -> Dataset:
     return Dataset(path, "npy", embeddings=X)
 
 
+def check_texts(texts) -> list[str]:
+    """Validate a list of texts once at a public boundary: a sequence of str, not one bare str."""
+    if isinstance(texts, (str, bytes)):
+        raise InputError("texts must be a sequence of strings, not a single string; wrap it in a list")
+    out = list(texts)
+    for i, t in enumerate(out):
+        if not isinstance(t, str):
+            raise InputError(f"text {i} is a {type(t).__name__}, not a str: {t!r:.80}")
+    return out
+
+
 def record_texts(ds: Dataset, field: str | None = None, template: str | None = None) -> list[str]:
     """The text of every record: `field`, or `template` filled from the record, or the 'text' field."""
     if ds.records is None:

@@ -21,6 +21,7 @@ from typing import Callable, Protocol, Sequence, runtime_checkable
 import numpy as np
 
 from ..errors import InputError, MissingDependencyError
+from ..io import check_texts  # noqa: F401  (re-exported for the embedders)
 from ..paths import atomic_path, cache_dir
 
 logger = logging.getLogger(__name__)
@@ -50,17 +51,6 @@ class Embedder(Protocol):
 
 
 # ----------------------------------------------------------------------------- shared helpers
-
-
-def check_texts(texts: Sequence[str]) -> list[str]:
-    """Validate once at the public boundary: a sequence of str (not one bare str)."""
-    if isinstance(texts, (str, bytes)):
-        raise InputError("texts must be a sequence of strings, not a single string; wrap it in a list")
-    out = list(texts)
-    for i, t in enumerate(out):
-        if not isinstance(t, str):
-            raise InputError(f"text {i} is a {type(t).__name__}, not a str: {t!r:.80}")
-    return out
 
 
 def l2_normalize(x: np.ndarray) -> np.ndarray:

@@ -34,7 +34,7 @@ CONDITIONS = ("full", "uniform", "random")
 
 @dataclass(frozen=True)
 class Config:
-    """Defaults: a CPU-sized version of the paper's setting (its was LLaMA-7B, 3 epochs, lr 2e-5)."""
+    """Defaults: a CPU-sized version of the paper's setting (the paper fine-tuned LLaMA-1 7B/13B, AdamW lr 2e-5)."""
 
     embedder: str = "static"  # the select default; the paper used word2vec
     max_records: int | None = None  # None: all 11,128 ShareGPT pairs

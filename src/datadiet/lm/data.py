@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from datadiet.errors import InputError
+from datadiet.io import check_texts
 
 log = logging.getLogger(__name__)
 
@@ -145,12 +146,7 @@ def encode_texts(tokenizer, texts: Iterable[str], context: int) -> Examples:
     Every real target token is in the loss (plain language modelling).
     """
     context = _check_context(context)
-    if isinstance(texts, str):
-        raise InputError("texts must be an iterable of strings, not one string")
-    texts = list(texts)
-    for i, t in enumerate(texts):
-        if not isinstance(t, str):
-            raise InputError(f"texts[{i}] is {type(t).__name__}, expected str")
+    texts = check_texts(texts)
     eos = tokenizer.eos_id
     rows = [(ids + [eos], 0, len(ids) + 1) for ids in tokenizer.encode_batch(texts)]
     return _pack(rows, context, tokenizer.pad_id)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from datadiet.errors import InputError, MissingDependencyError
+from datadiet.io import check_texts
 from datadiet.paths import atomic_write
 
 log = logging.getLogger(__name__)
@@ -164,12 +165,7 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 4096) -> Tokenizer:
     """
     if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < _MIN_VOCAB:
         raise InputError(f"vocab_size must be an int >= {_MIN_VOCAB} (256 bytes + 2 specials), got {vocab_size!r}")
-    if isinstance(texts, str):
-        raise InputError("texts must be an iterable of strings, not one string")
-    texts = list(texts)
-    for i, t in enumerate(texts):
-        if not isinstance(t, str):
-            raise InputError(f"texts[{i}] is {type(t).__name__}, expected str")
+    texts = check_texts(texts)
     if not any(texts):
         raise InputError("train_tokenizer needs at least one non-empty text")
     tk = _import_tokenizers()
