@@ -162,6 +162,20 @@ def test_duplicates_distinct_first_then_zero():
     assert metrics.h_min(X, res.indices[:distinct]) > 0
 
 
+def test_duplicates_found_anywhere_in_the_array():
+    """Copies far apart (different BLAS blocks, remainder rows) and signed zeros are still copies."""
+    from datadiet.select._common import duplicate_representatives
+
+    X = np.random.default_rng(12).standard_normal((100_003, 7)).astype(np.float32)
+    X[100_002] = X[0]
+    X[50_001] = X[3]
+    X[4, 2], X[5] = 0.0, X[4]
+    X[5, 2] = -0.0
+    rep = duplicate_representatives(X)
+    assert rep[100_002] == 0 and rep[50_001] == 3 and rep[5] == 4
+    assert np.count_nonzero(rep != np.arange(len(X))) == 3
+
+
 def test_permuting_rows_permutes_selection():
     X = DATA["gauss"](7)
     perm = np.random.default_rng(8).permutation(len(X))

@@ -55,13 +55,20 @@ def duplicate_representatives(X: np.ndarray) -> np.ndarray:
 
     Floating-point distance formulas give ~1e-7 instead of 0 for identical rows; the engine
     and the metrics use this map to make the distance between duplicates exactly 0.
-    O(n*d) time, O(n) extra memory: rows are hashed by a random projection (identical rows get
-    identical keys), candidate runs are then verified exactly.
+    O(n*d + n log n) time, O(n) extra memory: each row's bit pattern is hashed with wrapping
+    integer arithmetic (exact, so the key cannot depend on where BLAS puts a row, as a float
+    projection could), then runs of equal keys are verified exactly.
     """
-    n = X.shape[0]
+    n, d = X.shape
     rep = np.arange(n)
-    r = np.random.default_rng(12345).standard_normal(X.shape[1]).astype(X.dtype)
-    keys = X @ r
+    uint = np.uint32 if X.dtype.itemsize == 4 else np.uint64
+    mult = np.random.default_rng(12345).integers(1, 2**62, size=d, dtype=np.uint64) | np.uint64(1)
+    keys = np.empty(n, dtype=np.uint64)
+    rows = max(1, (1 << 20) // d)  # blocks of ~8 MB of uint64
+    for s in range(0, n, rows):
+        block = X[s : s + rows] + X.dtype.type(0)  # -0.0 -> 0.0: equal values, equal bits
+        bits = np.ascontiguousarray(block).view(uint).astype(np.uint64)
+        keys[s : s + rows] = (bits * mult).sum(axis=1, dtype=np.uint64)
     order = np.argsort(keys, kind="stable")
     sk = keys[order]
     bounds = np.flatnonzero(sk[1:] != sk[:-1]) + 1
