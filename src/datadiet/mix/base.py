@@ -119,7 +119,7 @@ def check_weight_vector(weights: Mapping[str, float] | Sequence[float] | np.ndar
         if domains is None:
             raise InputError("weights given as a sequence need the matching list of domain names")
         names = check_domains(domains)
-        vals = list(np.asarray(weights, dtype=object).ravel()) if not isinstance(weights, (list, tuple)) else list(weights)
+        vals = list(np.ravel(weights)) if isinstance(weights, np.ndarray) else list(weights)
         if len(vals) != len(names):
             raise InputError(f"got {len(vals)} weights for {len(names)} domains {names}")
     out = np.empty(len(names), dtype=np.float64)
@@ -144,3 +144,11 @@ def check_state_domains(state: Mapping[str, Any], domains: Sequence[str], kind: 
         raise InputError(f"state is for mixer {state.get('type')!r}, not {kind!r}")
     if list(state.get("domains", [])) != list(domains):
         raise InputError(f"state domains {state.get('domains')} differ from this mixer's {list(domains)}")
+
+
+def load_simplex(values: Any, size: int, what: str) -> np.ndarray:
+    """A saved weight vector, returned bit-for-bit (so resumed runs match) after checking it is on the simplex."""
+    x = np.asarray(values, dtype=np.float64)
+    if x.shape != (size,) or not np.isfinite(x).all() or (x < 0).any() or abs(x.sum() - 1) > 1e-6:
+        raise InputError(f"saved {what} {values!r} is not a weight vector of {size} entries summing to 1")
+    return x.copy()
