@@ -286,6 +286,59 @@ def report_cmd(
     typer.echo(f"markdown: {md_path}")
 
 
+# --- mix ------------------------------------------------------------------------------------------
+
+mix_app = typer.Typer(help="Online data mixing: set domain weights during training (DGA and baselines).",
+                      no_args_is_help=True)
+app.add_typer(mix_app, name="mix")
+
+
+@mix_app.command("train")
+@handle_errors
+def mix_train(
+    domains: Annotated[Path, typer.Option("--domains", help="Folder of per-domain JSONL files (name = file stem), "
+                                          "or one data file split by --domain-field or --clusters.")],
+    target: Annotated[str, typer.Option("--target", help="Target (specialist) data file, or the name of a domain "
+                                        "whose held-out half becomes the target.")],
+    mixer: Annotated[str, typer.Option("--mixer", help="dga | uniform | natural | odm | doremi | is.")] = "dga",
+    steps: Annotated[int, typer.Option("--steps", help="Training steps.")] = 200,
+    update_every: Annotated[int, typer.Option("--update-every", help="Steps between weight updates (T_r).")] = 10,
+    eta: Annotated[float, typer.Option("--eta", help="Step size η of the weight update.")] = 1.0,
+    ema: Annotated[float, typer.Option("--ema", help="EMA β in (0, 1] (1 = no smoothing).")] = 0.1,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Output folder (default: results/mix-MIXER).")] = None,
+    domain_field: Annotated[Optional[str], typer.Option("--domain-field", help="Record field naming each record's domain.")] = None,
+    clusters: Annotated[Optional[int], typer.Option("--clusters", help="Split one file into K domains by k-means on hashing embeddings.")] = None,
+    field: Annotated[str, typer.Option("--field", help="Record field holding the text.")] = "text",
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the model, the sampler and the splits.")] = 0,
+    quiet: Quiet = False,
+):
+    """Train the testbed LM with MIXER setting the domain weights; write weights.csv, losses.csv, plots, summary.json."""
+    from .errors import InputError
+    from .mix.domains import load_domains, load_target
+    from .mix.train import MIXERS, train_mix
+
+    if mixer not in MIXERS:
+        raise InputError(f"--mixer {mixer!r} is not one of: {', '.join(MIXERS)}")
+    doms = load_domains(domains, field=field, domain_field=domain_field, clusters=clusters, seed=seed)
+    doms, target_texts, _ = load_target(target, doms, field=field, seed=seed)
+    out_dir = out if out is not None else Path("results") / f"mix-{mixer}"
+    with progress_bar(quiet) as bar:
+        task = bar.add_task(f"mix train ({mixer})", total=steps)
+
+        def on_step(step, total):
+            bar.update(task, completed=step, total=total)
+
+        result = train_mix(doms, target_texts, mixer=mixer, steps=steps, update_every=update_every, eta=eta,
+                           ema=ema, out_dir=out_dir, seed=seed, on_step=on_step)
+    typer.echo(f"final target validation loss: {result.final_target_loss:.4f} ({mixer}, {steps} steps, "
+               f"{result.seconds:.1f}s)")
+    width = max(len(n) for n in result.final_weights)
+    typer.echo("final weights:")
+    for name, w in result.final_weights.items():
+        typer.echo(f"  {name.ljust(width)}  {w:.4f}")
+    typer.echo(f"  outputs: {out_dir}")
+
+
 def main() -> None:
     app()
 
