@@ -120,3 +120,14 @@ def test_missing_field_names_row_and_choices(tmp_path):
     csvp.write_text("text,other\nhello,1\nshort\n", encoding="utf-8")
     with pytest.raises(InputError, match=r"row 2 \(line 3\): field 'other' is null"):
         record_texts(read_dataset(csvp), field="other")
+
+
+def test_jsonl_strings_may_hold_unicode_line_separators(tmp_path):
+    """json.dumps(ensure_ascii=False) leaves U+2028/U+0085/\\x1c unescaped; they are not line breaks."""
+    recs = [{"text": "a\u2028b"}, {"text": "c\u0085d\x1ce"}, {"text": "plain"}]
+    src = tmp_path / "d.jsonl"
+    src.write_text("".join(json.dumps(r, ensure_ascii=False) + "\r\n" for r in recs), encoding="utf-8")
+    ds = read_dataset(src)
+    assert record_texts(ds) == [r["text"] for r in recs]
+    write_subset(ds, [1], tmp_path / "o.jsonl")
+    assert json.loads((tmp_path / "o.jsonl").read_text(encoding="utf-8").split("\n")[0]) == recs[1]

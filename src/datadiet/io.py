@@ -108,9 +108,18 @@ def _read_utf8(path: Path) -> str:
     return text[1:] if text.startswith("\ufeff") else text  # tolerate a BOM
 
 
+def _lines(text: str) -> list[str]:
+    """Split on newline only: str.splitlines would also cut at U+2028, U+0085 or \x1c, which JSON
+    strings may hold unescaped (json.dumps(..., ensure_ascii=False) writes them as they are)."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
+
+
 def _read_jsonl(path: Path) -> Dataset:
     records, lines, numbers = [], [], []
-    for no, line in enumerate(_read_utf8(path).splitlines(), start=1):
+    for no, line in enumerate(_lines(_read_utf8(path)), start=1):
         if not line.strip():
             continue
         try:
@@ -162,7 +171,7 @@ def _read_csv(path: Path) -> Dataset:
 
 def _read_text(path: Path) -> Dataset:
     records, lines, numbers = [], [], []
-    for no, line in enumerate(_read_utf8(path).splitlines(), start=1):
+    for no, line in enumerate(_lines(_read_utf8(path)), start=1):
         if line.strip():
             records.append({"text": line})
             lines.append(line)

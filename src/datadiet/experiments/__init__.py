@@ -22,6 +22,7 @@ def register(name: str, module: str) -> None:
 
 register("uniformity-lm", "uniformity_lm")
 register("uniformity-regression", "uniformity_regression")
+register("dga-target", "dga_target")
 
 
 def names() -> list[str]:
