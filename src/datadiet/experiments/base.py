@@ -91,6 +91,16 @@ class Result:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+def pyplot():
+    """matplotlib.pyplot on the headless Agg backend (experiments run without a display)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def config_dict(config) -> dict:
     return asdict(config) if is_dataclass(config) else dict(config)
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import Verdict, summarize
+from .base import Verdict, pyplot, summarize
 
 NAME = "dga-target"
 CLAIM = (
@@ -140,17 +140,8 @@ def check(config: Config, runs: list[dict], out_dir) -> Verdict:
     return Verdict(held=held, rule=rule, metrics=m, figures=figures, details=details)
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _plot_losses(m: dict, n: int, out_dir: Path) -> str:
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
     width = 0.8 / len(MIXERS)
     for j, mixer in enumerate(MIXERS):
@@ -176,7 +167,7 @@ def _plot_losses(m: dict, n: int, out_dir: Path) -> str:
 
 
 def _plot_alpha(run0: dict, out_dir: Path) -> str:
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(REGIMES), figsize=(12, 3.8), dpi=110, sharey=True)
     names = run0["domains"]
     for ax, regime in zip(axes, REGIMES):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import Verdict, summarize
+from .base import Verdict, pyplot, summarize
 
 logger = logging.getLogger(__name__)
 
@@ -177,20 +177,11 @@ def check(config: Config, runs: list[dict], out_dir) -> Verdict:
     return Verdict(held=bool(faster and comparable), rule=rule, metrics=m, figures=figures, details=details)
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 _COLORS = {"full": "#444444", "uniform": "#2166ac", "random": "#e07b39"}
 
 
 def _plot_curves(runs, out_dir: Path) -> str:
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
     for cond in CONDITIONS:
         steps = np.array([s for s, _ in runs[0]["curves"][cond]])
@@ -217,7 +208,7 @@ def _plot_curves(runs, out_dir: Path) -> str:
 
 
 def _plot_steps(steps_u, steps_r, out_dir: Path) -> str:
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 4), dpi=110)
     for i, (vals, cond) in enumerate(((steps_u, "uniform"), (steps_r, "random"))):
         ax.bar(i, np.mean(vals), color=_COLORS[cond], alpha=0.8)

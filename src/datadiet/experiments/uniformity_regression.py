@@ -40,7 +40,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..select import maxmin, metrics, random_subset
-from .base import Verdict, summarize
+from .base import Verdict, pyplot, summarize
 
 NAME = "uniformity-regression"
 CLAIM = (
@@ -354,11 +354,7 @@ _MARKERS = "osD^v<>p*h"
 
 
 def _figures(config: Config, runs: list[dict], cell: dict, out: Path) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     out.mkdir(parents=True, exist_ok=True)
     names = []
 
