@@ -6,20 +6,15 @@ prints one line to stderr and exits 2; set DATADIET_DEBUG=1 for the traceback.
 
 from __future__ import annotations
 
-import functools
-import os
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from typer.core import TyperGroup
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from . import __version__
-from .errors import DatadietError
+from .clikit import Quiet, err_console, handle_errors, progress_bar
 
 app = typer.Typer(
     name="datadiet",
@@ -31,41 +26,6 @@ app = typer.Typer(
 corpus_app = typer.Typer(help="The offline multi-domain text corpus (built from installed packages).",
                          no_args_is_help=True)
 app.add_typer(corpus_app, name="corpus")
-
-err_console = Console(stderr=True)
-
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
-
-
-def handle_errors(fn):
-    """Turn a DatadietError into one line on stderr and exit code 2."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except DatadietError as exc:
-            if os.environ.get("DATADIET_DEBUG") == "1":
-                raise
-            typer.echo(f"datadiet: error: {exc}", err=True)
-            raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            typer.echo("datadiet: interrupted", err=True)
-            raise typer.Exit(130) from None
-
-    return wrapper
-
-
-@contextmanager
-def progress_bar(quiet: bool):
-    """A rich progress bar on stderr; silent with --quiet or when stderr is not a terminal."""
-    progress = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err_console, disable=quiet or not err_console.is_terminal, transient=False,
-    )
-    with progress:
-        yield progress
-
 
 def _version(value: bool):
     if value:
@@ -337,6 +297,14 @@ def mix_train(
     for name, w in result.final_weights.items():
         typer.echo(f"  {name.ljust(width)}  {w:.4f}")
     typer.echo(f"  outputs: {out_dir}")
+
+
+# --- capability groups that live in their own modules (datadiet.commands.*) -----------------------
+# Each module defines `app`, a Typer group; heavy imports stay inside its commands.
+from .commands import COMMAND_GROUPS  # noqa: E402
+
+for _name, _group in COMMAND_GROUPS.items():
+    app.add_typer(_group, name=_name)
 
 
 def main() -> None:
