@@ -23,6 +23,14 @@ def register(name: str, module: str) -> None:
 register("uniformity-lm", "uniformity_lm")
 register("uniformity-regression", "uniformity_regression")
 register("dga-target", "dga_target")
+register("reuse-he3", "reuse_he3")
+register("reuse-symmetric", "reuse_symmetric")
+register("reuse-staircase", "reuse_staircase")
+register("reuse-dmft", "reuse_dmft")
+register("reuse-repetition-sgd", "reuse_repetition_sgd")
+register("mfld-parity-sample-complexity", "mfld_parity_sample_complexity")
+register("mfld-discretization", "mfld_discretization")
+register("parity-hidden-progress", "parity_hidden_progress")
 
 
 def names() -> list[str]:
