@@ -34,6 +34,8 @@ register("reuse-repetition-sgd", "reuse_repetition_sgd")
 register("mfld-parity-sample-complexity", "mfld_parity_sample_complexity")
 register("mfld-discretization", "mfld_discretization")
 register("parity-hidden-progress", "parity_hidden_progress")
+register("diff2-utility", "diff2_utility")
+register("scalablefl", "scalablefl")
 
 
 def names() -> list[str]:

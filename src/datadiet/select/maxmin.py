@@ -22,9 +22,12 @@ from ._common import as_points, duplicate_groups, duplicate_representatives
 
 logger = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "numpy", "torch")
+BACKENDS = ("auto", "numpy", "pruned", "torch")
+PRECISIONS = ("float32", "float16", "bfloat16")
 # Rows per block when a step needs a (rows x centers) matrix: bounds extra memory to ~4 MB.
 _BLOCK_ELEMENTS = 1 << 20
+# "auto" prunes from this many rows on (measured: README, "select at scale")
+_PRUNE_FROM = 50_000
 
 
 class MaxMinResult(NamedTuple):
@@ -56,7 +59,11 @@ def maxmin(
     backend: str = "auto",
     device: str | None = None,
     dtype=np.float32,
+    precision: str = "float32",
+    checkpoint=None,
+    checkpoint_every: float = 5.0,
     progress: Callable[[int], None] | None = None,
+    stats: dict | None = None,
 ) -> MaxMinResult:
     """Select k rows of X by exact greedy farthest-first traversal.
 
@@ -75,13 +82,27 @@ def maxmin(
         Seed of the random first point (the only random choice).
     already_selected : sequence of int, optional
         An existing subset to extend; its points count as chosen but are not returned.
-    backend : {"auto", "numpy", "torch"}, default="auto"
-        "auto" uses torch when a CUDA device is available, numpy otherwise.
+    backend : {"auto", "numpy", "pruned", "torch"}, default="auto"
+        "auto" uses torch when a CUDA device is available, else "pruned" from 50k rows on and
+        "numpy" below (where one plain pass costs less than the pruning bookkeeping). "numpy" is the
+        plain scan (one pass over all rows per pick, float32 ties as they fall); "pruned" skips
+        cells that the triangle inequality proves unchanged (see ``pruned``); "torch" scans
+        on CPU or CUDA. "pruned" and "torch" certify each pick (see ``_certify``): the index
+        is the exact-arithmetic farthest point, so all of them return the same selection.
     device : str, optional
         Torch device ("cuda", "cpu"); default CUDA when available.
     dtype : numpy float dtype, default=np.float32
         Working precision (float64 for oracles).
+    precision : {"float32", "float16", "bfloat16"}, default="float32"
+        Storage of the rows on the torch backend; half precision reads half the bytes per
+        pick and re-checks the candidates near the top exactly, so the selection is unchanged.
+    checkpoint : path, optional
+        Folder where the picks and the engine state are saved every `checkpoint_every`
+        seconds; a rerun with the same folder resumes and returns the identical result.
     progress : callable(steps_done), optional
+    stats : dict, optional
+        Filled with the engine's counters: for "pruned", ``examined`` (point-center scores
+        recomputed) and ``computed`` (rows read) out of ``steps * n``.
 
     Returns
     -------
@@ -111,26 +132,68 @@ def maxmin(
     elif prior.size == 0:
         start = int(np.random.default_rng(seed).integers(n))
 
+    if precision not in PRECISIONS:
+        raise InputError(f"precision={precision!r} is not supported; use one of: {', '.join(PRECISIONS)}")
+    if backend == "auto":
+        # below ~50k rows a plain pass is a fraction of a millisecond: the cell bookkeeping costs more
+        backend = "torch" if _cuda_available() else "pruned" if n >= _PRUNE_FROM else "numpy"
+    if precision != "float32" and backend != "torch":
+        raise InputError(f"precision={precision!r} needs backend='torch'; float32 is the only storage of "
+                         f"backend={backend!r}")
+    ckpt = None
+    if checkpoint is not None:
+        from .checkpoint import Checkpoint, fingerprint
+
+        ckpt = Checkpoint(checkpoint, fingerprint(Xw, k=k, metric=metric, start=start, seed=seed,
+                                                  prior=prior.tolist(), backend=backend,
+                                                  precision=precision), every=checkpoint_every)
+    if backend == "numpy":
+        return _plain(Xw, k, metric, start, prior, ckpt, progress)
+    with _one_blas_thread(backend == "pruned"):
+        return _certified(Xw, k, metric, start, prior, backend, device, precision, ckpt, progress, stats)
+
+
+def _one_blas_thread(on: bool):
+    """The pruned engine runs many small products: BLAS threads cost more than they give there."""
+    import contextlib
+
+    if not on:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - optional (ships with scikit-learn)
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _resume(ckpt, state, k: int):
+    """(steps already done, indices, distances), restoring the state from `ckpt` if it holds one."""
+    from .checkpoint import state_of
+
+    indices = np.empty(k, dtype=np.int64)
+    distances = np.empty(k, dtype=np.float64)
+    data = ckpt.load() if ckpt is not None else None
+    if data is None:
+        return 0, indices, distances
+    done = int(data["done"])
+    indices[:done], distances[:done] = data["indices"], data["distances"]
+    state.restore(state_of(data))
+    logger.info("resumed from %s after %d of %d picks", ckpt.path, done, k)
+    return done, indices, distances
+
+
+def _plain(Xw, k, metric, start, prior, ckpt, progress) -> MaxMinResult:
+    """The plain incremental scan: one matrix-vector product, min and argmax over all n per pick."""
     rep = duplicate_representatives(Xw)
     groups = duplicate_groups(rep)
-    if backend == "auto":
-        backend = "torch" if _cuda_available() else "numpy"
-    if backend == "torch":
-        from ._torch import TorchState
-
-        state = TorchState(Xw, metric, device)
-    else:
-        state = _NumpyState(Xw, metric)
-
+    state = _NumpyState(Xw, metric)
     if prior.size:
         state.add_many(prior)
         for i in prior:
             _mark_chosen(state, rep, groups, int(i))
-
-    indices = np.empty(k, dtype=np.int64)
-    distances = np.empty(k, dtype=np.float64)
+    done, indices, distances = _resume(ckpt, state, k)
     every = max(1, k // 200)
-    for step in range(k):
+    for step in range(done, k):
         if step == 0 and start is not None:
             i, dist = start, state.distance_of(start)
         else:
@@ -139,9 +202,87 @@ def maxmin(
         if step + 1 < k:  # the last point's update would only serve the next pick
             state.add(i)
             _mark_chosen(state, rep, groups, i)
+            if ckpt is not None and ckpt.due():
+                ckpt.save(step + 1, indices, distances, state.snapshot())
         if progress is not None and ((step + 1) % every == 0 or step + 1 == k):
             progress(step + 1)
+    if ckpt is not None and done < k:  # a finished run: a rerun returns at once
+        ckpt.save(k, indices, distances, state.snapshot())
     return MaxMinResult(indices, distances)
+
+
+def _certified(Xw, k, metric, start, prior, backend, device, precision, ckpt, progress, stats=None) -> MaxMinResult:
+    """Pruned or torch scan with certified picks (bit-identical rows at distance exactly 0)."""
+    from ._certify import Certifier
+
+    if backend == "torch":
+        from ._torch import TorchState
+
+        state = TorchState(Xw, metric, device, precision)
+    else:
+        from .pruned import PrunedState
+
+        state = PrunedState(Xw, metric)
+    if stats is not None:
+        stats.update(state=state, n=Xw.shape[0])
+    cert = Certifier(Xw, metric, capacity=prior.size + k)
+    # the pruned state re-sorts rows by cell: `labels` maps positions to original indices
+    labels = getattr(state, "labels", None)
+    inverse = _Inverse(state)
+    for i in prior:
+        p = inverse(int(i))
+        cert.add_vector(Xw[p])
+        state.add(p)
+        state.exclude(p)
+    done, indices, distances = _resume(ckpt, state, k)
+    inverse = _Inverse(state)
+    for i in indices[:done]:
+        cert.add_vector(Xw[inverse(int(i))])
+    every = max(1, k // 200)
+    for step in range(done, k):
+        if step == 0 and start is not None:
+            i = inverse(start)
+        else:
+            cand = state.candidates()
+            lab = cand if labels is None else labels[cand]
+            i = int(cand[np.argmin(lab)]) if cert.m == 0 else cert.pick(cand, Xw[cand], lab)[0]
+        indices[step] = i if labels is None else labels[i]
+        distances[step] = cert.distance(state.score_of(i), Xw[i])
+        if step + 1 < k:
+            cert.add_vector(Xw[i])
+            state.add(i)
+            state.exclude(i)  # may re-sort the rows (pruned): positions are stale after this
+            if ckpt is not None and ckpt.due():
+                ckpt.save(step + 1, indices, distances, state.snapshot())
+        if progress is not None and ((step + 1) % every == 0 or step + 1 == k):
+            progress(step + 1)
+    if ckpt is not None and done < k:  # a finished run: a rerun returns at once
+        ckpt.save(k, indices, distances, state.snapshot())
+    if stats is not None:
+        stats.pop("state")
+        stats.update(steps=int(getattr(state, "steps", k)), examined=int(getattr(state, "examined", 0)),
+                     computed=int(getattr(state, "computed", 0)))
+    return MaxMinResult(indices, distances)
+
+
+class _Inverse:
+    """Original row index -> current position (identity when rows are never re-sorted)."""
+
+    def __init__(self, state):
+        self.state = state
+        self._version = None
+        self._inv = None
+
+    def __call__(self, orig: int) -> int:
+        labels = getattr(self.state, "labels", None)
+        if labels is None:
+            return orig
+        version = self.state._sorted_at
+        if self._version != version:
+            self._inv = np.empty_like(labels)
+            self._inv[labels] = np.arange(labels.size)
+            self._version = version
+        return int(self._inv[orig])
 
 
 def _mark_chosen(state, rep: np.ndarray, groups: dict[int, np.ndarray], i: int) -> None:
@@ -228,6 +369,12 @@ class _NumpyState:
             else:
                 best = (self.sqnorm[s : s + rows, None] + self.sqnorm[centers][None, :] - 2 * block).min(axis=1)
             np.minimum(self.score[s : s + rows], best, out=self.score[s : s + rows])
+
+    def snapshot(self) -> dict:
+        return {"score": self.score}
+
+    def restore(self, snap: dict) -> None:
+        self.score[:] = snap["score"]
 
     def set_zero(self, idx) -> None:
         # min, not assignment: chosen points (-inf) must stay out of the running

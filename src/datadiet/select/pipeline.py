@@ -43,6 +43,7 @@ class SelectConfig:
     start: int | None = None
     seed: int = 0
     backend: str = "auto"
+    precision: str = "float32"
 
 
 @dataclass
@@ -130,8 +131,14 @@ def select_dataset(
     *,
     embed_progress: Callable[[int, int], None] | None = None,
     select_progress: Callable[[int], None] | None = None,
+    checkpoint: Path | None = None,
+    distributed: bool = False,
 ) -> SelectionReport:
-    """Run the whole selection; validate everything before writing anything."""
+    """Run the whole selection; validate everything before writing anything.
+
+    checkpoint: folder for a resumable selection. distributed: every torchrun rank calls this;
+    rows are sharded over the ranks and only rank 0 computes metrics and writes outputs.
+    """
     t0 = time.perf_counter()
     where = str(ds.path) if ds.path else "the built-in data"
     n = len(ds)
@@ -141,8 +148,21 @@ def select_dataset(
     X, emb = embed_dataset(ds, config, embed_progress)
     _check_vectors(X, ds, config.metric)
     t1 = time.perf_counter()
-    res = maxmin(X, k, metric=config.metric, start=config.start, seed=config.seed,
-                 backend=config.backend, progress=select_progress)
+    if distributed:
+        if checkpoint is not None:
+            raise InputError("--checkpoint is not supported with --distributed yet; drop one of them")
+        from .distributed import maxmin_distributed
+
+        res = maxmin_distributed(X, k, metric=config.metric, start=config.start, seed=config.seed,
+                                 progress=select_progress)
+        import torch.distributed as dist
+
+        if dist.get_rank() != 0:
+            return SelectionReport(res.indices, {"rank": dist.get_rank()})
+    else:
+        res = maxmin(X, k, metric=config.metric, start=config.start, seed=config.seed,
+                     backend=config.backend, precision=config.precision, checkpoint=checkpoint,
+                     progress=select_progress)
     t2 = time.perf_counter()
     rnd = random_subset(n, k, seed=config.seed)
     ours, theirs = metrics.summary(X, res.indices, config.metric), metrics.summary(X, rnd, config.metric)

@@ -1,0 +1,133 @@
+"""DIFF2 / DP-GD, the accountant and sub-model slicing: known answers (issue 8 "Done when")."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+pytest.importorskip("dp_accounting")
+
+from datadiet.errors import InputError  # noqa: E402
+from datadiet.federated import accountant  # noqa: E402
+from datadiet.federated import submodel as sm  # noqa: E402
+from datadiet.federated.dp import DPConfig, clip_rows, noise_std, run_diff2  # noqa: E402
+from datadiet.federated.problems import make_problem  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def small_problem():
+    return make_problem("mlp", dataset="synthetic", n_clients=3, n_per_client=40, hidden=8, seed=1)
+
+
+def test_diff2_without_noise_or_clipping_tracks_the_exact_gradient(small_problem):
+    """v_r = ∇f(x_r) every round when σ = 0 and C = ∞ (the differences telescope)."""
+    cfg = DPConfig(rounds=12, period=5, lr=0.3, C1=None, C2=None, epsilon=None)
+    run = run_diff2(small_problem, cfg, seed=0, keep_v=True)
+    assert max(run.estimator_err_sq) < 1e-20
+    # and the oracle: recompute ∇f on the iterates independently
+    x = small_problem.init(0)
+    for v in run.v_history:
+        g = small_problem.full_grad(x)
+        torch.testing.assert_close(v, g, rtol=1e-10, atol=1e-12)
+        x = x - cfg.lr * v
+    assert run.grad_norm_sq[-1] < run.grad_norm_sq[0]
+
+
+def test_dpgd_is_diff2_with_period_one(small_problem):
+    a = run_diff2(small_problem, DPConfig(rounds=6, period=1, C1=0.5, C2=0.5, epsilon=2.0), seed=3)
+    b = run_diff2(small_problem, DPConfig(rounds=6, period=1, C1=0.5, C2=0.01, epsilon=2.0), seed=3)
+    torch.testing.assert_close(a.x, b.x)  # no difference round, so C2 plays no part
+
+
+def test_reported_epsilon_is_the_accountants(small_problem):
+    cfg = DPConfig(rounds=20, period=4, C1=1.0, C2=0.1, epsilon=1.5, delta=1e-5)
+    run = run_diff2(small_problem, cfg, seed=0)
+    r1, r2 = accountant.release_counts(20, 4)
+    assert (r1, r2) == (5, 15)
+    z1 = run.z * math.sqrt(0.1 / 1.0)
+    recomputed = accountant.epsilon([(z1, r1), (run.z, r2)], 1e-5)
+    assert run.epsilon == pytest.approx(recomputed, rel=1e-12)
+    assert run.epsilon <= 1.5 and run.epsilon > 1.5 * 0.999  # calibrated to the target
+    # a slightly smaller noise multiplier would break the budget
+    assert accountant.epsilon([(0.99 * z1, r1), (0.99 * run.z, r2)], 1e-5) > 1.5
+
+
+def test_accountant_matches_gaussian_closed_form():
+    """One Gaussian release, RDP ε(α) = α/(2z²): ε = min_α α/(2z²) + log(1/δ)/(α−1) (dp-accounting's
+    conversion is tighter, so it must not exceed this classical bound), and PLD is tighter still."""
+    z, delta = 2.0, 1e-5
+    classic = min(a / (2 * z * z) + math.log(1 / delta) / (a - 1) for a in [1 + i / 100 for i in range(1, 20000)])
+    rdp = accountant.epsilon([(z, 1)], delta, "rdp")
+    pld = accountant.epsilon([(z, 1)], delta, "pld")
+    assert rdp <= classic + 1e-9
+    assert rdp > 0.7 * classic
+    assert pld <= rdp + 1e-6
+
+
+def test_clipping_bounds_each_contribution():
+    gen = torch.Generator().manual_seed(0)
+    G = torch.randn(50, 7, generator=gen, dtype=torch.float64) * torch.logspace(-2, 2, 50, dtype=torch.float64)[:, None]
+    Gc = clip_rows(G, 0.3)
+    norms = torch.linalg.vector_norm(Gc, dim=1)
+    assert float(norms.max()) <= 0.3 + 1e-12
+    small = torch.linalg.vector_norm(G, dim=1) <= 0.3
+    torch.testing.assert_close(Gc[small], G[small])  # rows under C untouched
+    # direction kept
+    cos = (Gc * G).sum(1) / (norms * torch.linalg.vector_norm(G, dim=1))
+    torch.testing.assert_close(cos, torch.ones(50, dtype=torch.float64))
+    # the mean of clipped rows changes by at most 2C/n when one row is replaced: σ = z · 2C/n
+    G2 = G.clone()
+    G2[0] = 1e6
+    assert float(torch.linalg.vector_norm(clip_rows(G, 0.3).mean(0) - clip_rows(G2, 0.3).mean(0))) <= 2 * 0.3 / 50
+    assert noise_std(3.0, 0.3, 50) == pytest.approx(3.0 * 2 * 0.3 / 50)
+
+
+def test_bad_inputs_raise_input_error():
+    with pytest.raises(InputError, match="--epsilon"):
+        accountant.calibrate(0.0, 1e-5, 10)
+    with pytest.raises(InputError, match="period"):
+        DPConfig(period=0).validate()
+    with pytest.raises(InputError, match="labels"):
+        sm.spec_for(8, [11])
+
+
+@pytest.mark.parametrize("spec", [sm.spec_for(8, [1, 4, 7]), sm.spec_for(16, range(10)), sm.spec_for(32, [0, 9]),
+                                  sm.spec_for(16, [2, 3, 5, 6, 8], depth=False)])
+def test_slicing_then_aggregating_an_unchanged_model_is_identity(spec):
+    theta = sm.init_params(0)
+    others = [sm.spec_for(8, range(10)), spec]
+    ups = [(sm.slice_params(theta, s), s) for s in others]
+    new = sm.aggregate(theta, ups, weights=[3.0, 1.0])
+    for k in theta:
+        torch.testing.assert_close(new[k], theta[k], rtol=0, atol=1e-7)
+
+
+def test_client_with_fewer_classes_gets_exactly_its_label_rows():
+    theta = sm.init_params(1)
+    spec = sm.spec_for(16, [7, 2, 5])
+    sub = sm.slice_params(theta, spec)
+    w = spec.width(len(sm.CHANNELS) - 1)
+    torch.testing.assert_close(sub["head.w"], theta["head.w"][[2, 5, 7], :w])
+    torch.testing.assert_close(sub["head.b"], theta["head.b"][[2, 5, 7]])
+    assert sm.forward(sub, spec, torch.randn(4, 1, 16, 16)).shape == (4, 3)
+    assert "stem1.w" in sub and "block0.w" not in sub and "stem2.w" not in sub  # depth follows 16 px
+
+
+def test_aggregation_averages_over_holders_only():
+    theta = {k: torch.zeros_like(v) for k, v in sm.init_params(0).items()}
+    a, b = sm.spec_for(32, range(10)), sm.spec_for(32, [0, 1, 2, 3, 4])
+    ua = {k: torch.full_like(v, 1.0) for k, v in sm.slice_params(theta, a).items()}
+    ub = {k: torch.full_like(v, 3.0) for k, v in sm.slice_params(theta, b).items()}
+    new = sm.aggregate(theta, [(ua, a), (ub, b)])
+    wb = b.width(0)
+    assert torch.all(new["block0.w"][:wb] == 2.0) and torch.all(new["block0.w"][wb:] == 1.0)
+    assert torch.all(new["head.b"][:5] == 2.0) and torch.all(new["head.b"][5:] == 1.0)
+    assert torch.all(new["stem1.w"] == 0.0)  # held by nobody: unchanged
+
+
+def test_flops_closed_form():
+    spec = sm.spec_for(8, range(10))
+    # stem 8x8x16x1x9 + block2 8x8x32x16x9 + head 32x10
+    assert sm.flops(spec) == 8 * 8 * 16 * 9 + 8 * 8 * 32 * 16 * 9 + 320
