@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ..reuse.simulate import SimConfig, simulate
@@ -34,15 +32,3 @@ def pooled(runs: list[dict], path: tuple, kind: str) -> np.ndarray:
             node = node[key]
         rows.extend(node[kind])
     return np.asarray(rows, dtype=float)
-
-
-def mean_sem(values: np.ndarray) -> tuple[float, float]:
-    values = np.asarray(values, dtype=float)
-    n = len(values)
-    return float(values.mean()), float(values.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0
-
-
-def stat(values: np.ndarray) -> dict:
-    """A summarize()-shaped dict {"mean", "sem", "n"} over simulations."""
-    mean, sem = mean_sem(values)
-    return {"mean": mean, "sem": sem, "n": int(len(values))}

@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from ..reuse.simulate import SimConfig
-from ._reuse_common import pooled, run_arm, stat
-from .base import Verdict, pyplot
+from ._reuse_common import pooled, run_arm
+from .base import Verdict, pyplot, summarize
 
 NAME = "reuse-he3"
 CLAIM = ("Reusing a batch (multi-pass GD) learns a He_3 single-index target in two steps with n = 4d samples "
@@ -66,8 +66,8 @@ def check(config: Config, runs: list[dict], out_dir: Path) -> Verdict:
             signed = pooled(runs, (str(d), arm), "signed")
             absval = pooled(runs, (str(d), arm), "abs")
             for step in (1, 2):
-                metrics[f"signed_step{step}_{arm}_d{d}"] = stat(signed[:, step])
-            metrics[f"abs_step2_{arm}_d{d}"] = stat(absval[:, 2])
+                metrics[f"signed_step{step}_{arm}_d{d}"] = summarize(signed[:, step])
+            metrics[f"abs_step2_{arm}_d{d}"] = summarize(absval[:, 2])
             for step in (1,) if arm == "multi" else (1, 2):
                 m = metrics[f"signed_step{step}_{arm}_d{d}"]
                 if abs(m["mean"]) > 3 * m["sem"] + 0.03:

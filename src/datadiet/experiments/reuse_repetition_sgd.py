@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from ..reuse.simulate import SimConfig
-from ._reuse_common import pooled, run_arm, stat
-from .base import Verdict, pyplot
+from ._reuse_common import pooled, run_arm
+from .base import Verdict, pyplot, summarize
 
 NAME = "reuse-repetition-sgd"
 CLAIM = ("Online SGD that uses each sample twice (or extragradient) learns He_3 in O(d) steps, |cos| flat in d at "
@@ -71,7 +71,7 @@ def check(config: Config, runs: list[dict], out_dir: Path) -> Verdict:
     for d in config.ds:
         for arm in ARMS:
             v = pooled(runs, (str(d), arm), "abs")[:, -1]
-            metrics[f"abs_final_{arm}_d{d}"] = stat(v)
+            metrics[f"abs_final_{arm}_d{d}"] = summarize(v)
             final[(arm, d)] = metrics[f"abs_final_{arm}_d{d}"]["mean"]
     d_min, d_max = min(config.ds), max(config.ds)
     none_max = metrics[f"abs_final_none_d{d_max}"]

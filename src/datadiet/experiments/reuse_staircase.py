@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from ..reuse.simulate import SimConfig
-from ._reuse_common import pooled, run_arm, stat
-from .base import Verdict, pyplot
+from ._reuse_common import pooled, run_arm
+from .base import Verdict, pyplot, summarize
 
 NAME = "reuse-staircase"
 CLAIM = ("A staircase target z1 + z1*z2 is learned by both multi-pass and one-pass GD with n = 4d; one-pass "
@@ -70,11 +70,11 @@ def check(config: Config, runs: list[dict], out_dir: Path) -> Verdict:
             absval = pooled(runs, (str(d), arm), "abs")
             orth = pooled(runs, (str(d), arm), "orth")
             err = pooled(runs, (str(d), arm), "test_error")
-            metrics[f"z1_final_{arm}_d{d}"] = stat(absval[:, -1])
-            metrics[f"z2_final_{arm}_d{d}"] = stat(orth[:, -1])
-            metrics[f"z1_early_{arm}_d{d}"] = stat(absval[:, early])
-            metrics[f"test_error_final_{arm}_d{d}"] = stat(err[:, -1])
-            metrics[f"test_error_init_{arm}_d{d}"] = stat(err[:, 0])
+            metrics[f"z1_final_{arm}_d{d}"] = summarize(absval[:, -1])
+            metrics[f"z2_final_{arm}_d{d}"] = summarize(orth[:, -1])
+            metrics[f"z1_early_{arm}_d{d}"] = summarize(absval[:, early])
+            metrics[f"test_error_final_{arm}_d{d}"] = summarize(err[:, -1])
+            metrics[f"test_error_init_{arm}_d{d}"] = summarize(err[:, 0])
             if metrics[f"z1_final_{arm}_d{d}"]["mean"] < 0.4 or metrics[f"z2_final_{arm}_d{d}"]["mean"] < 0.3:
                 failures.append(f"{arm} d={d} did not learn both directions")
             if metrics[f"test_error_final_{arm}_d{d}"]["mean"] > 0.5 * metrics[f"test_error_init_{arm}_d{d}"]["mean"]:

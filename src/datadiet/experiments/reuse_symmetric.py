@@ -26,8 +26,8 @@ import numpy as np
 
 from ..reuse.simulate import SimConfig
 from ..reuse.targets import get_target
-from ._reuse_common import pooled, run_arm, stat
-from .base import Verdict, pyplot
+from ._reuse_common import pooled, run_arm
+from .base import Verdict, pyplot, summarize
 
 NAME = "reuse-symmetric"
 CLAIM = ("For symmetric targets (He_2, He_4, z1*z2*z3) reusing the batch does not help: multi-pass and one-pass "
@@ -74,7 +74,7 @@ def check(config: Config, runs: list[dict], out_dir: Path) -> Verdict:
             finals = {}
             for d in config.ds:
                 absval = pooled(runs, (target, str(d), arm), "abs")[:, -1]
-                metrics[f"abs_final_{target}_{arm}_d{d}"] = stat(absval)
+                metrics[f"abs_final_{target}_{arm}_d{d}"] = summarize(absval)
                 finals[d] = metrics[f"abs_final_{target}_{arm}_d{d}"]["mean"]
             if finals[d_max] > 3 / math.sqrt(d_max):
                 failures.append(f"{target} {arm}: |cos| {finals[d_max]:.3f} > 3/sqrt({d_max})")
@@ -82,7 +82,7 @@ def check(config: Config, runs: list[dict], out_dir: Path) -> Verdict:
                 failures.append(f"{target} {arm}: |cos| does not fall like 1/sqrt(d)")
     for d in config.ds:
         absval = pooled(runs, (config.control, str(d), "multi"), "abs")[:, -1]
-        metrics[f"abs_final_{config.control}_multi_d{d}"] = stat(absval)
+        metrics[f"abs_final_{config.control}_multi_d{d}"] = summarize(absval)
         if metrics[f"abs_final_{config.control}_multi_d{d}"]["mean"] < 0.1:
             failures.append(f"control {config.control} multi-pass did not learn at d={d}")
     figure = _plot(config, metrics, out_dir)

@@ -30,11 +30,8 @@ from typing import Callable
 import numpy as np
 
 from ..errors import InputError
-from .backend import NumpyOps
 from .targets import Target, get_target
-from .twolayer import Activation, error_from_stats, get_activation
-
-_NP = NumpyOps("float64")
+from .twolayer import _NP, Activation, error_from_stats, get_activation
 
 
 @dataclass

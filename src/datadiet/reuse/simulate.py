@@ -179,11 +179,11 @@ def simulate(config: SimConfig | None = None, seeds: int | Sequence[int] = 40, *
     target = target or get_target(config.target)
     act = get_activation(activation if activation is not None else config.student)
     ops = get_ops(config.backend, config.dtype)
-    k, p, d = target.k, config.width, config.d
+    k, d = target.k, config.d
     if k > d:
         raise InputError(f"target {target.name!r} needs d >= {k}, got --d {d}")
     rows = config.n if config.algorithm == "gd" else 2
-    per_seed = rows * d * ops_itemsize(config.dtype)
+    per_seed = rows * d * np.dtype(config.dtype).itemsize
     chunk = max(1, int(config.max_batch_mb * 2**20 // max(per_seed, 1)))
     record_steps = list(range(0, config.steps + 1, config.record_every))
     if record_steps[-1] != config.steps:
@@ -202,17 +202,11 @@ def simulate(config: SimConfig | None = None, seeds: int | Sequence[int] = 40, *
 
         runner = _run_gd if config.algorithm == "gd" else _run_sgd
         parts.append(runner(config, block, target, act, ops, set(record_steps), tick))
-    W_hist = [np.concatenate([pt[i] for pt in parts]) for i in range(4)]
-    overlaps, norms, a_hist, train_loss = W_hist
-    gram = np.concatenate([pt[4] for pt in parts])
+    overlaps, norms, a_hist, train_loss, gram = (np.concatenate([pt[i] for pt in parts]) for i in range(5))
     test_error = _test_errors(gram, overlaps, norms, a_hist, target, act, seed_list, config.noise)
     return SimResult(config=config, target=target, seeds=seed_list, steps=np.array(record_steps),
                      overlaps=overlaps, norms=norms, second_layer=a_hist, train_loss=train_loss,
                      test_error=test_error, seconds=time.perf_counter() - t0)
-
-
-def ops_itemsize(dtype: str) -> int:
-    return 4 if dtype == "float32" else 8
 
 
 class _Recorder:
@@ -223,7 +217,7 @@ class _Recorder:
         self.M, self.norms, self.a, self.loss, self.gram = [], [], [], [], []
 
     def __call__(self, W, a, loss) -> None:
-        Wn = self.ops.to_numpy(W[..., : self.k]) if self.k else None
+        Wn = self.ops.to_numpy(W[..., : self.k])
         gram = self.ops.to_numpy(W @ W.mT)
         norms = np.sqrt(np.clip(np.diagonal(gram, axis1=-2, axis2=-1), 0, None))
         self.M.append(Wn / np.where(norms > 0, norms, 1.0)[..., None])
@@ -245,7 +239,7 @@ def _init(config: SimConfig, gens, ops, k: int):
         ops.randn_into(W[i], gen)
     if config.init == "orthogonal":
         W[..., :k] = 0
-    W = W / ((W * W).sum(-1, keepdims=True) ** 0.5)
+    W = _unit_rows(W)
     a = np.full((S, p), 1.0 / math.sqrt(p))
     if config.second_layer == "signs":  # alternate +, −: the DMFT solver's initialization too
         a[:, 1::2] *= -1
@@ -265,15 +259,22 @@ def _draw_batch(X, gens, ops, target: Target, noise: float):
     return ops.asarray(y)
 
 
-def _step(W, a, X, y, act, ops, config: SimConfig, lr: float):
-    """One GD step; returns the updated (W, a) and the loss at the point the gradient was taken."""
-    loss, gW, ga = loss_and_grads(W, a, X, y, act, ops, second_layer=config.train_second_layer)
+def _unit_rows(W):
+    return W / ((W * W).sum(-1, keepdims=True) ** 0.5)
+
+
+def _apply(W, a, gW, ga, config: SimConfig, lr: float):
+    """w ← w − lr(∇_w + λw), a ← a − lr∇_a when trained, then the optional projection to the sphere."""
     W = W - lr * (gW + config.ridge * W)
     if ga is not None:
         a = a - lr * ga
-    if config.spherical:
-        W = W / ((W * W).sum(-1, keepdims=True) ** 0.5)
-    return W, a, loss
+    return (_unit_rows(W) if config.spherical else W), a
+
+
+def _step(W, a, X, y, act, ops, config: SimConfig, lr: float):
+    """One GD step; returns the updated (W, a) and the loss at the point the gradient was taken."""
+    loss, gW, ga = loss_and_grads(W, a, X, y, act, ops, second_layer=config.train_second_layer)
+    return (*_apply(W, a, gW, ga, config, lr), loss)
 
 
 def _batch_loss(W, a, X, y, act, ops):
@@ -311,22 +312,17 @@ def _run_sgd(config, block, target, act, ops, record_at, tick):
     X = ops.empty((len(block), chunk, config.d))
     rec = _Recorder(ops, target.k)
     rec(W, a, ops.asarray(np.zeros(len(block))))
-    t, used, pos = 0, 0, chunk
+    t, pos = 0, chunk
     while t < config.steps:
         if pos == chunk:
             y_all = _draw_batch(X, gens, ops, target, config.noise)
             pos = 0
         x, y = X[:, pos:pos + 1, :], y_all[:, pos:pos + 1]
         pos += 1
-        used += 1
         if config.repetition == "extragradient":
             W_look, a_look, loss = _step(W, a, x, y, act, ops, replace(config, spherical=False), lr)
             _, gW, ga = loss_and_grads(W_look, a_look, x, y, act, ops, second_layer=config.train_second_layer)
-            W = W - lr * (gW + config.ridge * W)
-            if ga is not None:
-                a = a - lr * ga
-            if config.spherical:
-                W = W / ((W * W).sum(-1, keepdims=True) ** 0.5)
+            W, a = _apply(W, a, gW, ga, config, lr)
             todo = 1
         else:
             todo = min(per_sample, config.steps - t)
