@@ -20,6 +20,23 @@ def _beta55(rng: np.random.Generator, size: int) -> np.ndarray:
     return 2.0 * rng.beta(5.0, 5.0, size) - 1.0
 
 
+def _mass(unnormalized) -> float:
+    """∫_{-1}^{1} of an unnormalized density, by the trapezoid rule on 2^18 intervals."""
+    g = np.linspace(-1, 1, 2**18 + 1)
+    u = unnormalized(g)
+    return float(np.sum((u[1:] + u[:-1]) / 2) * (g[1] - g[0]))
+
+
+def _tilted_beta(n: int, rng: np.random.Generator, weight, bound: float) -> np.ndarray:
+    """n exact draws (n, 1) of p ∝ b·weight: rejection from b, accepting x with probability weight(x)/bound."""
+    out = np.empty(0)
+    while out.size < n:
+        x = _beta55(rng, 2 * (n - out.size) + 16)
+        keep = rng.random(x.size) * bound <= weight(x)
+        out = np.concatenate([out, x[keep]])
+    return out[:n, None]
+
+
 @dataclass(frozen=True)
 class Lacunary1D:
     """p(x) ∝ (1-x^2)^4 (1 + a sum_{k=1}^K 2^{-ks} cos(2^k pi x + phi_k)) on [-1, 1]; smoothness exactly s."""
@@ -34,9 +51,7 @@ class Lacunary1D:
     def __post_init__(self):
         if not self.s > 0 or self.levels < 1 or not 0 <= self.strength < 1:
             raise InputError(f"lacunary density needs s > 0, levels >= 1, 0 <= strength < 1; got {self}")
-        g = np.linspace(-1, 1, 2**18 + 1)
-        u = self._unnormalized(g)
-        object.__setattr__(self, "_z", float(np.sum((u[1:] + u[:-1]) / 2) * (g[1] - g[0])))
+        object.__setattr__(self, "_z", _mass(self._unnormalized))
 
     def _phases(self) -> np.ndarray:
         return np.random.default_rng(np.random.SeedSequence([12345, self.levels])).uniform(0, 2 * math.pi, self.levels)
@@ -62,12 +77,7 @@ class Lacunary1D:
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """n exact draws, shape (n, 1): rejection from b with acceptance modulation / (1 + strength)."""
-        out = np.empty(0)
-        while out.size < n:
-            x = _beta55(rng, 2 * (n - out.size) + 16)
-            keep = rng.random(x.size) * (1 + self.strength) <= self._modulation(x)
-            out = np.concatenate([out, x[keep]])
-        return out[:n, None]
+        return _tilted_beta(n, rng, self._modulation, 1 + self.strength)
 
 
 @dataclass(frozen=True)
@@ -83,9 +93,7 @@ class Kink1D:
     def __post_init__(self):
         if not self.s > 0 or not self.c > 0:
             raise InputError(f"kink density needs s > 0 and c > 0; got s={self.s}, c={self.c}")
-        g = np.linspace(-1, 1, 2**18 + 1)
-        u = self._unnormalized(g)
-        object.__setattr__(self, "_z", float(np.sum((u[1:] + u[:-1]) / 2) * (g[1] - g[0])))
+        object.__setattr__(self, "_z", _mass(self._unnormalized))
 
     def _unnormalized(self, x):
         x = np.asarray(x, dtype=np.float64)
@@ -95,12 +103,7 @@ class Kink1D:
         return self._unnormalized(np.asarray(x, dtype=np.float64).reshape(-1)) / self._z
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        out = np.empty(0)
-        while out.size < n:
-            x = _beta55(rng, 2 * (n - out.size) + 16)
-            keep = rng.random(x.size) * (self.c + 1) <= self.c + np.abs(x) ** self.s
-            out = np.concatenate([out, x[keep]])
-        return out[:n, None]
+        return _tilted_beta(n, rng, lambda x: self.c + np.abs(x) ** self.s, self.c + 1)
 
 
 @dataclass(frozen=True)
