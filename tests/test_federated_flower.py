@@ -53,3 +53,26 @@ def test_cli_flower_engine_writes_result(tmp_path):
     data = json.loads((tmp_path / "result.json").read_text())
     assert set(data["metrics"]) == {"test_accuracy", "grad_norm_sq"}
     assert data["config"]["engine"] == "flower"
+
+
+class _LateGrid:
+    """A grid whose nodes register only after a few polls, as SuperNodes do on a slow runner."""
+
+    def __init__(self, after: int, n: int):
+        self.calls, self.after, self.n = 0, after, n
+
+    def get_node_ids(self):
+        self.calls += 1
+        return list(range(10, 10 + self.n)) if self.calls > self.after else []
+
+
+def test_strategy_waits_for_all_clients_before_the_first_round():
+    from datadiet.federated.flower import build_strategy
+
+    s = build_strategy("fedavg", clients=3, rounds=1, epsilon=None, seed=0)
+    grid = _LateGrid(after=3, n=3)
+    msgs = s.configure_train(1, None, None, grid)
+    assert grid.calls == 4 and sorted(m.metadata.dst_node_id for m in msgs) == [10, 11, 12]
+    s.connect_timeout = 0.0
+    with pytest.raises(RuntimeError, match="only 2 of 3 Flower clients connected"):
+        s.configure_train(1, None, None, _LateGrid(after=0, n=2))

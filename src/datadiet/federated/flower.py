@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import time
 
 import numpy as np
 import torch
@@ -88,9 +89,21 @@ def _train(msg: Message, context: Context) -> Message:
 class FederatedStrategy(Strategy):
     """DIFF2/DP-GD (server keeps x_r, x_{r−1}, v_r) or sub-model aggregation, as a Flower Strategy."""
 
-    def __init__(self, method: str, config: dict, state: dict):
+    def __init__(self, method: str, config: dict, state: dict, *, clients: int, connect_timeout: float = 300.0):
         self.method, self.config, self.state = method, config, state
+        self.clients, self.connect_timeout = clients, connect_timeout
         self.history: list[dict] = []
+
+    def _wait_for_nodes(self, grid) -> list[int]:
+        # Every algorithm here needs all N clients each round. In simulation the SuperNodes register a moment
+        # after the ServerApp starts (seen on a 2-core CI runner), so poll as Flower's own strategies do.
+        deadline = time.monotonic() + self.connect_timeout
+        while len(nodes := sorted(grid.get_node_ids())) < self.clients:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"only {len(nodes)} of {self.clients} Flower clients connected within "
+                                   f"{self.connect_timeout:.0f} s; start one SuperNode per partition")
+            time.sleep(0.2)
+        return nodes
 
     def configure_train(self, server_round, arrays, config, grid):
         r = server_round - 1
@@ -105,7 +118,7 @@ class FederatedStrategy(Strategy):
         content = RecordDict({"arrays": arrays, "config": ConfigRecord(
             {k: v for k, v in cfg.items() if isinstance(v, (int, float, str, bool))})})
         return [Message(content=content, dst_node_id=n, message_type=MessageType.TRAIN)
-                for n in sorted(grid.get_node_ids())]
+                for n in self._wait_for_nodes(grid)]
 
     def aggregate_train(self, server_round, replies):
         replies = list(replies)
@@ -175,7 +188,7 @@ def build_strategy(method: str, *, clients: int, rounds: int, epsilon: float | N
         state = {"theta": sm.init_params(seed), "clients": hetero.make_clients(hc, seed)}
     else:
         raise InputError(f"--method must be one of {', '.join(DP_METHODS + hetero.METHODS)} (got {method!r})")
-    return FederatedStrategy(method, config, state)
+    return FederatedStrategy(method, config, state, clients=clients)
 
 
 # For a real federation (`flwr run`): the run config names the method and sizes (see the README).
