@@ -10,20 +10,27 @@ Data: clustered unit vectors (a mixture of Gaussians on the sphere), cosine dist
 (each of its steps costs the same full pass) and marked "extrap."; indices are compared on the
 common prefix. Peak memory: tracemalloc peak of a 300-pick call / bytes of the embedding matrix
 (memory is O(n d + k d), reached in the first picks; timings are taken without tracing).
-Peers (apricot-select FacilityLocation) run when installed and when N x N fits. Printed, not asserted.
+--peers (after `pip install -r benchmarks/requirements-peers.txt`) also runs, where N x N fits in ~8 GB,
+submodlib's DisparityMin (greedy max-min, the like-for-like peer: same h_min and same picks checked) and
+apricot's FacilityLocation (another objective: time and memory only), each against datadiet in a fresh
+process with its peak RSS (benchmarks/_peers.py). Printed, not asserted.
+
+    OPENBLAS_NUM_THREADS=1 python benchmarks/select_bench.py --n 10000 20000 --d 384 --k 1000 --peers
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
+import tempfile
 import time
 import tracemalloc
 
 import numpy as np
 
 from datadiet.select import maxmin
-from datadiet.select._common import as_points
+from datadiet.select._common import as_points, duplicate_representatives
 
 
 def sphere_mixture(n: int, d: int, clusters: int, seed: int = 0, spread: float = 0.35) -> np.ndarray:
@@ -139,7 +146,8 @@ def run(X: np.ndarray, k: int, baseline_k: int | None, label: str, peers: bool) 
         _peers(X, k)
 
 
-def _referee(X: np.ndarray, base: np.ndarray, ours: np.ndarray) -> str:
+def _referee(X: np.ndarray, base: np.ndarray, ours: np.ndarray,
+             names: tuple[str, str] = ("plain", "datadiet")) -> str:
     """At the first differing pick, which one is farther from the shared prefix in float64?
 
     Judged on the engine's float32 working rows (the input renormalized once more, which moves
@@ -148,24 +156,71 @@ def _referee(X: np.ndarray, base: np.ndarray, ours: np.ndarray) -> str:
     j = int(np.flatnonzero(base != ours)[0])
     W = as_points(X, "cosine")
     C = W[ours[:j]].astype(np.float64)
-    d = {name: 1 - (C @ W[i].astype(np.float64)).max() for name, i in (("plain", base[j]), ("datadiet", ours[j]))}
-    winner = "datadiet" if d["datadiet"] > d["plain"] else "plain" if d["plain"] > d["datadiet"] else "tie"
-    return (f"(first differs at pick {j}: float64 distances plain {d['plain']:.10f}, datadiet {d['datadiet']:.10f}"
+    b, o = names
+    d = {name: 1 - (C @ W[i].astype(np.float64)).max() for name, i in ((b, base[j]), (o, ours[j]))}
+    winner = o if d[o] > d[b] else b if d[b] > d[o] else "tie"
+    return (f"(first differs at pick {j}: float64 distances {b} {d[b]:.10f}, {o} {d[o]:.10f}"
             f" -> exact farthest: {winner})")
 
 
 def _peers(X: np.ndarray, k: int) -> None:
-    try:
-        from apricot import FacilityLocationSelection
-    except ImportError:
-        print("  apricot-select: not installed (pip install apricot-select); skipped")
-        return
-    if X.shape[0] ** 2 * 4 > 8e9:
-        print(f"  apricot FacilityLocation: N x N similarity ({X.shape[0] ** 2 * 4 / 1e9:.0f} GB) does not fit; skipped")
-        return
-    t, _ = timed(lambda: FacilityLocationSelection(k, metric="cosine").fit(X))
-    p = peak_bytes(lambda: FacilityLocationSelection(k, metric="cosine").fit(X))
-    print(f"  apricot FacilityLocation (not max-min; nearest peer) {t:9.1f} s   peak {p / X.nbytes:.2f}x matrix")
+    """Time datadiet and the PyPI peers on X, each in a fresh process; compare the max-min peer's selection."""
+    import _peers as peers  # benchmarks/ is on sys.path when this script runs
+
+    n = X.shape[0]
+    print(f"  peers, each in a fresh process (OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}, "
+          f"{os.cpu_count()} cores); peak = RSS the call adds to the loaded matrix ({X.nbytes / 1e6:.0f} MB)")
+    version = peers.version("datadiet")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "X.npy")
+        np.save(path, X)
+        sub = None
+        why = peers.skip_reason("submodlib", n)
+        if why is None:
+            sub = peers.measure("submodlib", path, k, 0)
+        # submodlib's first pick is fixed by its C++ set's iteration order: start datadiet there too
+        start = int(sub.indices[0]) if sub is not None else 0
+        ours = peers.measure("datadiet", path, k, start)  # the default backend: the time ratios' reference
+        exact = peers.measure("datadiet-pruned", path, k, start)  # certified picks: the selections' reference
+        _peer_line(f"datadiet {version} maxmin, default backend (start={start})", ours, X, ours)
+        _peer_line(f"datadiet {version} maxmin, pruned (certified)", exact, X, ours)
+        if sub is None:
+            print(f"    submodlib DisparityMin: skipped, {why}")
+        else:
+            _peer_line(f"submodlib-py {peers.version('submodlib-py')} DisparityMin, NaiveGreedy", sub, X, ours,
+                       exact=exact)
+        why = peers.skip_reason("apricot", n)
+        if why is not None:
+            print(f"    apricot FacilityLocation: skipped, {why}")
+        else:
+            apr = peers.measure("apricot", path, k, 0)
+            _peer_line(f"apricot-select {peers.version('apricot-select')} FacilityLocation (not max-min)", apr, X,
+                       ours)
+            print(f"      (apricot compiles its numba kernels on every fit: a warm 200-row fit takes "
+                  f"{apr.warmup_seconds:.1f} s)")
+
+
+def _peer_line(name: str, m, X: np.ndarray, ours, exact=None) -> None:
+    """One run: seconds (N x N kernel build), peak RSS, h_min, time vs datadiet's default; picks vs `exact`."""
+    from datadiet.select.metrics import h_min
+
+    h = h_min(X, m.indices)
+    setup = f" (kernel {m.setup_seconds:.1f} s)" if m.setup_seconds else ""
+    line = (f"    {name:<54} {m.seconds:9.2f} s{setup}   peak {m.peak_rss_bytes / 1e6:7.0f} MB"
+            f" ({m.peak_rss_bytes / X.nbytes:5.1f}x matrix)   h_min {h:.10f}")
+    if m is not ours:
+        line += f"   time {m.seconds / ours.seconds:.1f}x datadiet"
+    if exact is not None:
+        same_order = np.array_equal(m.indices, exact.indices)
+        same_set = set(m.indices.tolist()) == set(exact.indices.tolist())
+        line += (f"; vs certified: same h_min {h == h_min(X, exact.indices)}, same set {same_set}, "
+                 f"same order {same_order}")
+        if not same_set:  # ties between bit-identical rows: datadiet keeps the lowest index, a peer may not
+            rep = duplicate_representatives(X)
+            line += f", same set with duplicates merged {set(rep[m.indices]) == set(rep[exact.indices])}"
+        if not same_order:
+            line += " " + _referee(X, m.indices, exact.indices, ("peer", "datadiet"))
+    print(line)
 
 
 def real_embeddings() -> np.ndarray:

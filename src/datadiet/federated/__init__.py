@@ -1,7 +1,8 @@
 """Federated learning on less (and private) data: DIFF2 / DP-GD with a real accountant (Murata & Suzuki,
 ICML 2023) and sub-model FL for clients with different image sizes and label sets (Nitta, Suzuki et al.,
-ICMLA 2023), with FedAvg / HeteroFL / FedBN / FedPer. Plain functions here; the Flower adapters
-(Strategy / ClientApp / ServerApp) are not written yet.
+ICMLA 2023), with FedAvg / HeteroFL / FedBN / FedPer, and an Opacus DP-SGD baseline (``dpsgd``).
+Plain functions here; the Flower adapters (Strategy / ClientApp / ServerApp) are in ``flower`` and the
+local SuperLink + SuperNodes launcher in ``deploy`` (both need ``datadiet[federated]``).
 """
 
 from .dp import DPConfig, DPRun, clip_rows, run_diff2, server_step

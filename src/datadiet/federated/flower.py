@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import math
+import os
 import time
 
-import numpy as np
 import torch
 
 from ..errors import InputError, MissingDependencyError
@@ -22,6 +23,7 @@ from ..errors import InputError, MissingDependencyError
 try:
     from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, MetricRecord, RecordDict
     from flwr.clientapp import ClientApp
+    from flwr.common import log as flwr_log  # Flower's logger: its lines reach `flwr log` / `flwr run --stream`
     from flwr.serverapp import Grid, ServerApp
     from flwr.serverapp.strategy import Strategy
 except ImportError:  # pragma: no cover - depends on the environment
@@ -191,36 +193,39 @@ def build_strategy(method: str, *, clients: int, rounds: int, epsilon: float | N
     return FederatedStrategy(method, config, state, clients=clients)
 
 
-# For a real federation (`flwr run`): the run config names the method and sizes (see the README).
+# For a real federation (`flwr run`): the run config names the method and sizes (examples/flower-federation).
 server_app = ServerApp()
 
 
 @server_app.main()
 def _server_main(grid: Grid, context: Context) -> None:
     rc = context.run_config
+    method, clients, rounds = str(rc.get("method", "diff2")), int(rc["clients"]), int(rc["num-server-rounds"])
     eps = float(rc.get("epsilon", 1.0))
-    strategy = build_strategy(str(rc.get("method", "diff2")), clients=int(rc["clients"]),
-                              rounds=int(rc["num-server-rounds"]), epsilon=eps if eps > 0 else None,
+    strategy = build_strategy(method, clients=clients, rounds=rounds, epsilon=eps if eps > 0 else None,
                               seed=int(rc.get("seed", 0)))
-    strategy.start(grid=grid, initial_arrays=ArrayRecord(), num_rounds=int(rc["num-server-rounds"]), timeout=3600)
+    strategy.start(grid=grid, initial_arrays=ArrayRecord(), num_rounds=rounds, timeout=3600)
+    result = _result(strategy)
+    result["details"]["run_config"] = dict(rc)
+    flwr_log(logging.INFO, "datadiet %s: %s", method, json.dumps(result["metrics"], sort_keys=True))
+    if out := str(rc.get("out", "")):
+        _write_result(result, out)
 
 
-def run_flower(method: str, *, clients: int, rounds: int, epsilon: float | None, seed: int = 0,
-               problem: str = "logreg", dataset: str = "digits", num_cpus: int = 2) -> dict:
-    """Run ``method`` in Flower's simulation (Ray on 127.0.0.1) and return the same dict as ``run_method``."""
-    from flwr.simulation import run_simulation
+def _write_result(result: dict, out: str) -> None:
+    """Write the run's result JSON atomically, so a launcher polling for ``out`` never reads half a file."""
+    from ..io import write_json
 
-    strategy = build_strategy(method, clients=clients, rounds=rounds, epsilon=epsilon, seed=seed, problem=problem,
-                              dataset=dataset)
+    write_json(result, out)
+    flwr_log(logging.INFO, "datadiet result written to %s", os.path.abspath(out))
+
+
+def _result(strategy: FederatedStrategy) -> dict:
+    """The outcome held in the server's final state: metrics for DIFF2/DP-GD, the common model θ otherwise."""
     state = strategy.state
-    backend = {"init_args": {"_node_ip_address": "127.0.0.1", "num_cpus": num_cpus, "include_dashboard": False,
-                             "log_to_driver": False},
-               "client_resources": {"num_cpus": 1, "num_gpus": 0.0}}
-    run_simulation(server_app=make_server_app(strategy, rounds), client_app=client_app, num_supernodes=clients,
-                   backend_config=backend)
-    if method in DP_METHODS:
+    if strategy.method in DP_METHODS:
         if state.get("v") is None:
-            raise RuntimeError("the Flower simulation ended before the first round completed")
+            raise RuntimeError("the Flower run ended before the first round completed")
         x, prob, eps, z = state["x"], state["problem"], state["epsilon"], strategy.config["z"]
         gf = prob.full_grad(x)
         metrics = {"test_accuracy": prob.test_accuracy(x), "grad_norm_sq": float(gf @ gf)}
@@ -230,3 +235,18 @@ def run_flower(method: str, *, clients: int, rounds: int, epsilon: float | None,
     theta = state["theta"]
     return {"metrics": {"theta_norm": float(math.sqrt(sum(float((v * v).sum()) for v in theta.values())))},
             "details": {"engine": "flower", "theta": {k: v.tolist() for k, v in theta.items()}}}
+
+
+def run_flower(method: str, *, clients: int, rounds: int, epsilon: float | None, seed: int = 0,
+               problem: str = "logreg", dataset: str = "digits", num_cpus: int = 2) -> dict:
+    """Run ``method`` in Flower's simulation (Ray on 127.0.0.1) and return the same dict as ``run_method``."""
+    from flwr.simulation import run_simulation
+
+    strategy = build_strategy(method, clients=clients, rounds=rounds, epsilon=epsilon, seed=seed, problem=problem,
+                              dataset=dataset)
+    backend = {"init_args": {"_node_ip_address": "127.0.0.1", "num_cpus": num_cpus, "include_dashboard": False,
+                             "log_to_driver": False},
+               "client_resources": {"num_cpus": 1, "num_gpus": 0.0}}
+    run_simulation(server_app=make_server_app(strategy, rounds), client_app=client_app, num_supernodes=clients,
+                   backend_config=backend)
+    return _result(strategy)

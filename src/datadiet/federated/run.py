@@ -8,8 +8,9 @@ from .hetero import METHODS as HETERO_METHODS
 from .hetero import HeteroConfig, run_hetero
 from .problems import make_problem
 
-DP_METHODS = ("diff2", "dpgd")
-METHODS = DP_METHODS + HETERO_METHODS
+DP_METHODS = ("diff2", "dpgd")                 # the DIFF2 family (DP-GD is T = 1); Flower adapters exist
+PRIVATE_METHODS = DP_METHODS + ("dpsgd",)       # dpsgd: Opacus DP-SGD baseline, in process only
+METHODS = PRIVATE_METHODS + HETERO_METHODS
 ENGINES = ("inprocess", "flower")
 
 
@@ -27,6 +28,13 @@ def run_method(method: str, *, clients: int = 10, rounds: int = 50, epsilon: flo
         raise InputError(f"--clients must be >= 1 (got {clients})")
     if epsilon is not None and not epsilon > 0:
         raise InputError(f"--epsilon must be > 0 (got {epsilon})")
+    if method == "dpsgd":
+        if engine != "inprocess":
+            raise InputError("--method dpsgd runs with --engine inprocess only (Opacus keeps each client's "
+                             "privacy accountant in process)")
+        if epsilon is None:
+            raise InputError("--method dpsgd needs --epsilon (DP-SGD without noise is plain SGD)")
+        return _run_dpsgd(clients, rounds, epsilon, seed, problem, dataset, on_round)
     if engine == "flower":
         from .flower import run_flower
 
@@ -48,6 +56,18 @@ def run_method(method: str, *, clients: int = 10, rounds: int = 50, epsilon: flo
     out.pop("theta")
     return {"metrics": {"test_accuracy": out.pop("test_accuracy"), "grad_norm_sq": out.pop("grad_norm_sq")},
             "details": out}
+
+
+def _run_dpsgd(clients: int, rounds: int, epsilon: float, seed: int, problem: str, dataset: str, on_round) -> dict:
+    from .dpsgd import DPSGDConfig, run_dpsgd
+
+    prob = make_problem(problem, dataset=dataset, n_clients=clients, seed=seed)
+    cfg = DPSGDConfig(rounds=rounds, epsilon=epsilon)
+    out = run_dpsgd(prob, cfg, seed, on_round=on_round)
+    return {"metrics": {"test_accuracy": out.test_accuracy, "grad_norm_sq": out.grad_norm_sq[-1],
+                        "epsilon": out.epsilon},
+            "details": {"z": out.z, "sample_rate": out.sample_rate, "grad_norm_sq_curve": out.grad_norm_sq,
+                        "dpsgd_config": cfg.__dict__, "accountant": "opacus rdp, add/remove-one", "d": prob.d}}
 
 
 def dp_config(method: str, rounds: int, epsilon: float | None) -> DPConfig:

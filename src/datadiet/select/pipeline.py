@@ -2,6 +2,11 @@
 
 This is what `datadiet select` runs; the CLI only parses flags and draws progress bars.
 Rerun: ``datadiet select data.jsonl -k 1000 --stats-out stats.json``.
+
+With ``distributed=True`` (``torchrun ... -m datadiet.cli select ... --distributed``) every rank
+runs this on its contiguous row shard ``shard_bounds(n, world, rank)``: it embeds only its own
+texts (its own embedding-cache entry), selects with ``maxmin_shard`` and computes the metrics
+over the shards (``_sharded_metrics``); rank 0 writes the same files as a single process.
 """
 
 from __future__ import annotations
@@ -95,12 +100,22 @@ def resolve_k(k: int | None, n: int, where: str) -> int:
     return k
 
 
-def embed_dataset(ds: Dataset, config: SelectConfig, progress: Callable[[int, int], None] | None = None):
-    """The embedding matrix of `ds`: the .npy itself, or texts embedded (cached on disk)."""
+# Embedders whose vector of a text depends on the other texts (word2vec is trained on the input):
+# a shard cannot be embedded alone, so under --distributed every rank embeds all texts.
+_FITTED_ON_INPUT = frozenset({"word2vec"})
+
+
+def embed_dataset(ds: Dataset, config: SelectConfig, progress: Callable[[int, int], None] | None = None,
+                  rows: tuple[int, int] | None = None):
+    """The embedding matrix of `ds` (or of its rows [lo, hi)): the .npy itself, or texts embedded (cached on disk).
+
+    Every record's text is still built, so a bad record is reported the same way whatever `rows` is.
+    """
+    lo, hi = rows if rows is not None else (0, len(ds))
     if ds.embeddings is not None:
         if config.field or config.template:
             raise InputError(f"{ds.path}: holds embeddings; --field/--template only apply to text inputs")
-        return np.asarray(ds.embeddings, dtype=np.float32), {"embedder": "npy", "cache_hit": None}
+        return np.asarray(ds.embeddings[lo:hi], dtype=np.float32), {"embedder": "npy", "cache_hit": None}
     from ..embed import embed_cached, get_embedder
 
     template = config.template
@@ -108,19 +123,32 @@ def embed_dataset(ds: Dataset, config: SelectConfig, progress: Callable[[int, in
         template = BUILTIN_TEMPLATE
     texts = record_texts(ds, field=config.field, template=template)
     embedder = get_embedder(config.embedder)
-    X, info = embed_cached(embedder, texts, progress=progress, return_info=True)
+    if config.embedder in _FITTED_ON_INPUT:
+        X, info = embed_cached(embedder, texts, progress=progress, return_info=True)
+        return X[lo:hi], {"embedder": config.embedder, "cache_hit": info.hit}
+    X, info = embed_cached(embedder, texts[lo:hi], progress=progress, return_info=True)
     return X, {"embedder": config.embedder, "cache_hit": info.hit}
 
 
-def _check_vectors(X: np.ndarray, ds: Dataset, metric: str) -> None:
+def _check_vectors(X: np.ndarray, ds: Dataset, metric: str, *, lo: int = 0, dist=None) -> None:
+    """Refuse all-zero rows under cosine, naming the first one; X holds rows lo.. of ds.
+
+    With `dist` the check is collective (every rank raises the same error, counting all ranks' rows).
+    """
     if metric != "cosine":
         return
     zero = np.flatnonzero(~X.any(axis=1))
-    if zero.size:
+    found = [(lo + int(zero[0]) if zero.size else None, int(zero.size))]
+    if dist is not None:
+        from .distributed import gather_all
+
+        found = gather_all(dist, found[0])
+    firsts = [first for first, _ in found if first is not None]
+    if firsts:
         what = "is an all-zero vector" if ds.embeddings is not None else "embeds to an all-zero vector (no words)"
         raise InputError(
-            f"{ds.row_label(int(zero[0]))} {what}, which has no cosine direction "
-            f"({zero.size} such rows); drop them or use --metric euclidean"
+            f"{ds.row_label(min(firsts))} {what}, which has no cosine direction "
+            f"({sum(count for _, count in found)} such rows); drop them or use --metric euclidean"
         )
 
 
@@ -137,41 +165,98 @@ def select_dataset(
     """Run the whole selection; validate everything before writing anything.
 
     checkpoint: folder for a resumable selection. distributed: every torchrun rank calls this;
-    rows are sharded over the ranks and only rank 0 computes metrics and writes outputs.
+    rows are sharded over the ranks (each embeds and holds only its shard), the metrics are
+    computed across the shards, and rank 0 writes the outputs. Other ranks get {"rank": r} as stats.
     """
     t0 = time.perf_counter()
     where = str(ds.path) if ds.path else "the built-in data"
     n = len(ds)
     k = resolve_k(config.k, n, where)
     check_outputs(ds.path, outputs)
+    if distributed:
+        if checkpoint is not None:
+            raise InputError("--checkpoint is not supported with --distributed yet; drop one of them")
+        from ..errors import DatadietError
+        from .distributed import init_from_env
+
+        try:  # a caller's own process group is left to the caller
+            import torch.distributed
+            ours = not torch.distributed.is_initialized()
+        except ImportError:
+            ours = True  # init_from_env reports the missing extra
+        dist = init_from_env()
+        try:
+            report = _select_sharded(ds, config, outputs, k, embed_progress, select_progress)
+        except DatadietError:  # raised on every rank at the same agreed point (see run_together)
+            if ours:
+                _leave_group(dist)
+            raise
+        if ours:
+            _leave_group(dist)
+        return report
 
     X, emb = embed_dataset(ds, config, embed_progress)
     _check_vectors(X, ds, config.metric)
     t1 = time.perf_counter()
-    if distributed:
-        if checkpoint is not None:
-            raise InputError("--checkpoint is not supported with --distributed yet; drop one of them")
-        from .distributed import maxmin_distributed
-
-        res = maxmin_distributed(X, k, metric=config.metric, start=config.start, seed=config.seed,
-                                 progress=select_progress)
-        import torch.distributed as dist
-
-        if dist.get_rank() != 0:
-            return SelectionReport(res.indices, {"rank": dist.get_rank()})
-    else:
-        res = maxmin(X, k, metric=config.metric, start=config.start, seed=config.seed,
-                     backend=config.backend, precision=config.precision, checkpoint=checkpoint,
-                     progress=select_progress)
+    res = maxmin(X, k, metric=config.metric, start=config.start, seed=config.seed,
+                 backend=config.backend, precision=config.precision, checkpoint=checkpoint,
+                 progress=select_progress)
     t2 = time.perf_counter()
     rnd = random_subset(n, k, seed=config.seed)
     ours, theirs = metrics.summary(X, res.indices, config.metric), metrics.summary(X, rnd, config.metric)
     distinct = metrics.distinct_rows(X, config.metric)
     t3 = time.perf_counter()
+    stats = _stats(ds, config, k, res.indices, ours, theirs, distinct, int(X.shape[1]), emb, (t0, t1, t2, t3))
+    return _write(ds, res.indices, rnd, stats, outputs, X, config.metric)
 
-    stats = {
+
+def _leave_group(dist) -> None:
+    """Leave the process group together: a rank whose peer exits first while gloo still holds their
+    connection is killed by SIGABRT, which buries the one-line error under torchrun's failure report."""
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+def _select_sharded(ds: Dataset, config: SelectConfig, outputs: Outputs, k: int,
+                    embed_progress, select_progress) -> SelectionReport:
+    """select_dataset on one torchrun rank: rows [lo, hi) only; every step is collective."""
+    from . import _sharded_metrics as sharded
+    from .distributed import gather_all, init_from_env, maxmin_shard, run_together, shard_bounds
+
+    dist = init_from_env()
+    t0 = time.perf_counter()  # after the rendezvous, which waits for the slowest rank to start
+    rank, n = dist.get_rank(), len(ds)
+    lo, hi = shard_bounds(n, dist.get_world_size(), rank)
+    X, emb = run_together(dist, lambda: embed_dataset(ds, config, embed_progress, rows=(lo, hi)))
+    _check_vectors(X, ds, config.metric, lo=lo, dist=dist)
+    t1 = time.perf_counter()
+    res = maxmin_shard(X, n, k, metric=config.metric, start=config.start, seed=config.seed,
+                       progress=select_progress)
+    t2 = time.perf_counter()
+    rnd = random_subset(n, k, seed=config.seed)
+    P = sharded.points(X, config.metric)
+    ours = sharded.summary(dist, P, n, res.indices, config.metric)
+    theirs = sharded.summary(dist, P, n, rnd, config.metric)
+    del P
+    distinct = sharded.distinct_rows(dist, X, config.metric)
+    hits = gather_all(dist, emb["cache_hit"])  # each rank looked up its own shard's entry
+    emb = {**emb, "cache_hit": None if hits[0] is None else all(hits)}
+    plot_points = sharded.pca_2d(dist, X, n, config.metric) if outputs.plot else None
+    t3 = time.perf_counter()
+    if rank != 0:
+        return SelectionReport(res.indices, {"rank": rank})
+    stats = _stats(ds, config, k, res.indices, ours, theirs, distinct, int(X.shape[1]), emb, (t0, t1, t2, t3))
+    # The plot gets the 2-D projection: plot_selection's own PCA of 2-D principal coordinates
+    # leaves them as they are, and no rank has to hold all n x d rows.
+    return _write(ds, res.indices, rnd, stats, outputs, plot_points, "euclidean")
+
+
+def _stats(ds: Dataset, config: SelectConfig, k: int, indices: np.ndarray, ours: dict, theirs: dict,
+           distinct: int, dim: int, emb: dict, times: tuple[float, float, float, float]) -> dict:
+    t0, t1, t2, t3 = times
+    return {
         "input": str(ds.path) if ds.path else ds.extra.get("name", "builtin"),
-        "n": n,
+        "n": len(ds),
         "k": k,
         "h_min": _finite(ours["h_min"]),
         "covering_radius": _finite(ours["covering_radius"]),
@@ -182,27 +267,30 @@ def select_dataset(
         "distinct_rows": distinct,
         "metric": config.metric,
         "embedder": emb["embedder"],
-        "dim": int(X.shape[1]),
-        "first_index": int(res.indices[0]),
+        "dim": dim,
+        "first_index": int(indices[0]),
         "embedding_cache_hit": emb["cache_hit"],
         "seconds": {"embed": round(t1 - t0, 3), "select": round(t2 - t1, 3), "metrics": round(t3 - t2, 3)},
         "config": asdict(config),
         "datadiet_version": __version__,
     }
-    report = SelectionReport(res.indices, stats)
+
+
+def _write(ds: Dataset, indices: np.ndarray, rnd: np.ndarray, stats: dict, outputs: Outputs,
+           plot_points: np.ndarray | None, plot_metric: str) -> SelectionReport:
+    """Write the requested files (each atomically) and report them."""
     if outputs.out:
-        write_subset(ds, res.indices, outputs.out)
+        write_subset(ds, indices, outputs.out)
     if outputs.indices_out:
-        write_lines(res.indices.tolist(), outputs.indices_out)
+        write_lines(indices.tolist(), outputs.indices_out)
     if outputs.plot:
         from .plot import plot_selection
 
-        plot_selection(X, res.indices, rnd, outputs.plot, metric=config.metric,
-                       title=f"{stats['input']}: uniform max-min vs random, k={k} of {n}")
+        plot_selection(plot_points, indices, rnd, outputs.plot, metric=plot_metric,
+                       title=f"{stats['input']}: uniform max-min vs random, k={stats['k']} of {stats['n']}")
     if outputs.stats_out:
         write_json(stats, outputs.stats_out)
-    report.written = outputs.paths()
-    return report
+    return SelectionReport(indices, stats, outputs.paths())
 
 
 def summary_line(stats: dict) -> str:
