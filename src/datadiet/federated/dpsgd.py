@@ -11,6 +11,7 @@ account replace-one with sensitivity 2C/n_p (a replace is an add and a remove).
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from dataclasses import dataclass
 
@@ -61,6 +62,16 @@ class _PerSampleLoss(torch.nn.Module):
         return ce + reg
 
 
+@contextlib.contextmanager
+def _quiet():
+    """Silence advisory warnings that would print on every run and change no result: Opacus's "secure RNG
+    off" (these are simulations), torch's "hook fires on outputs only" (the input needs no gradient) and the
+    accountant's "optimal order is the largest alpha" (the bound is valid, only looser)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
 def _opacus():
     try:
         import opacus
@@ -83,8 +94,7 @@ class _Client:
         self.module = _PerSampleLoss(problem, x0)
         opt = torch.optim.SGD(self.module.parameters(), lr=cfg.lr)
         gen = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, p, 51]).generate_state(1)[0]))
-        with warnings.catch_warnings():  # Opacus warns that secure_mode is off: these are simulations
-            warnings.simplefilter("ignore")
+        with _quiet():
             self.engine = opacus.PrivacyEngine(accountant="rdp")
             self.module, self.opt, self.loader = self.engine.make_private(
                 module=self.module, optimizer=opt, data_loader=loader, noise_multiplier=z,
@@ -99,8 +109,7 @@ class _Client:
         (Z,) = next(iter(self.loader))
         self.opt.zero_grad(set_to_none=True)
         if Z.shape[0]:
-            with warnings.catch_warnings():  # torch notes the hook fires on outputs only: the input needs no grad
-                warnings.simplefilter("ignore")
+            with _quiet():
                 self.module(Z).mean().backward()
         else:  # an empty Poisson batch still releases noise (and counts as a step for the accountant)
             self.module._module.x.grad_sample = torch.zeros((0,) + x.shape, dtype=x.dtype)
@@ -124,8 +133,7 @@ def run_dpsgd(problem: Problem, config: DPSGDConfig, seed: int, *, on_round=None
     _, get_noise_multiplier = _opacus()
     n_min = min(len(c.y) for c in problem.clients)
     q = max(1, round(config.sample_rate * n_min)) / n_min
-    with warnings.catch_warnings():  # "optimal order is the largest alpha": the bound is valid, only looser
-        warnings.simplefilter("ignore")
+    with _quiet():
         z = get_noise_multiplier(target_epsilon=config.epsilon, target_delta=config.delta, sample_rate=q,
                                  steps=config.rounds, accountant="rdp", epsilon_tolerance=1e-3)
     x = problem.init(seed)
@@ -139,7 +147,6 @@ def run_dpsgd(problem: Problem, config: DPSGDConfig, seed: int, *, on_round=None
             on_round(r)
     gf = problem.full_grad(x)
     gns.append(float(gf @ gf))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with _quiet():
         eps = max(c.engine.accountant.get_epsilon(config.delta) for c in clients)
     return DPSGDRun(x, gns, z, float(eps), max(c.sample_rate for c in clients), problem.test_accuracy(x))

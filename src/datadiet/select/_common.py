@@ -15,6 +15,23 @@ def check_metric(metric: str) -> str:
     return metric
 
 
+# The row checks' messages, shared by as_points and the collective check of a sharded run
+# (select.distributed.check_shard), so both name a bad row the same way.
+def not_real_message(X: np.ndarray, name: str = "X") -> str | None:
+    if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
+        return f"{name} must hold real numbers, got dtype {X.dtype}"
+    return None
+
+
+def nonfinite_row_message(row: int, name: str = "X") -> str:
+    return f"row {row} of {name} holds NaN or inf; remove or fix that row"
+
+
+def zero_row_message(row: int, name: str = "X") -> str:
+    return (f"row {row} of {name} is an all-zero vector, which has no cosine direction; "
+            "drop it or use metric='euclidean'")
+
+
 def as_points(X, metric: str, dtype=np.float32, name: str = "X", center: bool = False) -> np.ndarray:
     """Validate X and return it C-contiguous in `dtype`, rows L2-normalized under cosine.
 
@@ -27,21 +44,16 @@ def as_points(X, metric: str, dtype=np.float32, name: str = "X", center: bool = 
         raise InputError(f"{name} must be a 2-D array of shape (n_samples, n_features), got shape {X.shape}")
     if X.shape[0] == 0 or X.shape[1] == 0:
         raise InputError(f"{name} is empty (shape {X.shape}); give at least one row and one column")
-    if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
-        raise InputError(f"{name} must hold real numbers, got dtype {X.dtype}")
+    if (problem := not_real_message(X, name)) is not None:
+        raise InputError(problem)
     X = np.ascontiguousarray(X, dtype=dtype)
     finite = np.isfinite(X).all(axis=1)
     if not finite.all():
-        row = int(np.flatnonzero(~finite)[0])
-        raise InputError(f"row {row} of {name} holds NaN or inf; remove or fix that row")
+        raise InputError(nonfinite_row_message(int(np.flatnonzero(~finite)[0]), name))
     if metric == "cosine":
         norms = np.linalg.norm(X, axis=1)
         if (norms == 0).any():
-            row = int(np.flatnonzero(norms == 0)[0])
-            raise InputError(
-                f"row {row} of {name} is an all-zero vector, which has no cosine direction; "
-                "drop it or use metric='euclidean'"
-            )
+            raise InputError(zero_row_message(int(np.flatnonzero(norms == 0)[0]), name))
         X = X / norms[:, None].astype(dtype)
     elif center:
         # Euclidean distances ignore a shift; removing the mean shrinks |x|^2 and with it the

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import DatadietError, InputError, MissingDependencyError
 from ._certify import Certifier, _key, score_tau
-from ._common import as_points, check_metric
+from ._common import as_points, check_metric, nonfinite_row_message, not_real_message, zero_row_message
 from .maxmin import MaxMinResult, _check_k
 
 
@@ -96,9 +96,7 @@ def check_shard(dist, X, lo: int, hi: int, metric: str) -> None:
     if X.ndim != 2 or X.shape[0] != hi - lo:
         problem = (f"rank {dist.get_rank()} must hold rows {lo}..{hi - 1} as a 2-D array of {hi - lo} rows "
                    f"(its shard_bounds), got shape {X.shape}")
-    elif not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
-        problem = f"X must hold real numbers, got dtype {X.dtype}"
-    else:
+    elif (problem := not_real_message(X)) is None:
         width = X.shape[1]
         finite = np.isfinite(X).all(axis=1)
         bad_row = lo + int(np.argmin(finite)) if not finite.all() else None
@@ -113,11 +111,10 @@ def check_shard(dist, X, lo: int, hi: int, metric: str) -> None:
         raise InputError(f"the ranks hold rows of different widths {widths}; every shard needs the same columns")
     bad = [r[2] for r in reports if r[2] is not None]
     if bad:
-        raise InputError(f"row {min(bad)} of X holds NaN or inf; remove or fix that row")
+        raise InputError(nonfinite_row_message(min(bad)))
     zero = [r[3] for r in reports if r[3] is not None]
     if zero:
-        raise InputError(f"row {min(zero)} of X is an all-zero vector, which has no cosine direction; "
-                         "drop it or use metric='euclidean'")
+        raise InputError(zero_row_message(min(zero)))
 
 
 def global_mean(dist, Xs: np.ndarray, n: int) -> np.ndarray:
