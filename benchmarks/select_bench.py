@@ -135,7 +135,8 @@ def run(X: np.ndarray, k: int, baseline_k: int | None, label: str, peers: bool) 
     print(f"{label}: N={n} d={d} k={k}")
     print(f"  plain numpy loop  {tb_k:9.1f} s{' extrap. from k=' + str(kb) if kb < k else ''}"
           f"   peak {pb / nbytes:.2f}x matrix")
-    print(f"  datadiet pruned   {to:9.1f} s   peak {po / nbytes:.2f}x matrix   speed-up {tb_k / to:6.1f}x   "
+    ratio = tb_k / to
+    print(f"  datadiet pruned   {to:9.1f} s   peak {po / nbytes:.2f}x matrix   speed-up {ratio:6.{1 if ratio >= 1 else 2}f}x   "
           f"same indices (first {kb}): {same}{first}")
     frac = stats["examined"] / (stats["steps"] * n)
     rows = stats["computed"] / (stats["steps"] * n)

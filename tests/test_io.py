@@ -106,6 +106,17 @@ def test_bad_npy(tmp_path):
         read_dataset(tmp_path / "v.npy")
 
 
+def test_bad_npy_row_is_found_past_the_first_checked_block(tmp_path, monkeypatch):
+    import datadiet.io as io
+
+    monkeypatch.setattr(io, "_NPY_CHECK_ROWS", 4)  # the file is checked 4 rows at a time
+    X = np.ones((11, 2), dtype=np.float32)
+    X[9, 0] = np.nan
+    np.save(tmp_path / "x.npy", X)
+    with pytest.raises(InputError, match=r"x.npy, row 9: NaN or inf"):
+        read_dataset(tmp_path / "x.npy")
+
+
 def test_missing_field_names_row_and_choices(tmp_path):
     src = tmp_path / "d.jsonl"
     src.write_text('{"text": "a"}\n\n{"body": "b"}\n', encoding="utf-8")

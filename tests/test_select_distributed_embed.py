@@ -60,7 +60,8 @@ def cli(tmp_path, cache, args, *, ranks=None):
     env["CUDA_VISIBLE_DEVICES"] = ""  # gloo on CPU even where a GPU is present
     launcher = [sys.executable, "-m"]
     if ranks is not None:
-        launcher = [TORCHRUN, "--standalone", "--nproc-per-node", str(ranks), "-m"]
+        # "--" ends torchrun's options, or it takes datadiet's --start for its own --start-method
+        launcher = [TORCHRUN, "--standalone", "--nproc-per-node", str(ranks), "-m", "--"]
     cmd = [*launcher, "datadiet.cli", "select", *map(str, args), "-q"] + (["--distributed"] if ranks else [])
     return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
 
@@ -264,3 +265,33 @@ def test_copies_of_matches_exact_row_equality():
     nudged[3] = np.nextafter(nudged[3], np.inf)  # one ulp away: not a copy
     P = np.vstack([S[4], S[0], rng.standard_normal((3, 5)), np.full(5, -0.0), nudged])
     np.testing.assert_array_equal(copies_of(P, S), [True, True, False, False, False, True, False])
+
+
+@pytest.mark.skipif(TORCHRUN is None, reason="torchrun is not installed beside this Python")
+def test_npy_input_under_torchrun_keeps_start_and_matches_one_process(tmp_path):
+    """An embeddings file: each rank copies its rows out of the memory map; --start after the
+    module name reaches datadiet, not torchrun (whose own --start-method it would abbreviate)."""
+    X = embed_cached(get_embedder("hashing"), texts_with_copies(), cache=False)
+    np.save(tmp_path / "emb.npy", X)
+    out = {}
+    for name, ranks in (("single", None), ("ranks", 2)):
+        out[name] = tmp_path / f"{name}.txt"
+        r = cli(tmp_path, tmp_path / "cache", [tmp_path / "emb.npy", "-k", 30, "--backend", "pruned", "--start", 7,
+                "--indices-out", out[name]], ranks=ranks)
+        assert r.returncode == 0, r.stderr
+    assert out["ranks"].read_text() == out["single"].read_text()
+    assert out["single"].read_text().split()[0] == "7"
+
+
+def test_npy_is_memory_mapped_and_a_shard_copies_its_rows_only(tmp_path):
+    from datadiet.io import read_dataset
+    from datadiet.select.pipeline import SelectConfig, embed_dataset
+
+    X = np.arange(40 * 3, dtype=np.float64).reshape(40, 3)
+    np.save(tmp_path / "x.npy", X)
+    ds = read_dataset(tmp_path / "x.npy")
+    assert isinstance(ds.embeddings, np.memmap) and not ds.embeddings.flags.writeable
+    part, info = embed_dataset(ds, SelectConfig(), rows=(20, 40))
+    assert info["embedder"] == "npy" and part.dtype == np.float32
+    assert part.flags.owndata and part.flags.writeable  # a copy of rows 20..39, not a view of the file
+    np.testing.assert_array_equal(part, X[20:40].astype(np.float32))

@@ -191,18 +191,24 @@ def _read_parquet(path: Path) -> Dataset:
     return Dataset(path, "parquet", records=table.to_pylist(), extra={"table": table})
 
 
+_NPY_CHECK_ROWS = 1 << 16  # rows checked at a time: bounded memory whatever the file's size
+
+
 def _read_npy(path: Path) -> Dataset:
+    """Memory-mapped (read-only): a caller copies only the rows it uses, e.g. one rank's shard."""
     try:
-        X = np.load(path, allow_pickle=False)
+        X = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError) as exc:
         raise InputError(f"{path}: not a readable .npy array ({exc})") from None
     if X.ndim != 2:
         raise InputError(f"{path}: expected a 2-D array (rows x dims), got shape {X.shape}")
     if not np.issubdtype(X.dtype, np.floating) and not np.issubdtype(X.dtype, np.integer):
         raise InputError(f"{path}: expected a numeric array, got dtype {X.dtype}")
-    bad = ~np.isfinite(X).all(axis=1) if np.issubdtype(X.dtype, np.floating) else np.zeros(len(X), bool)
-    if bad.any():
-        raise InputError(f"{path}, row {int(np.flatnonzero(bad)[0])}: NaN or inf in the embedding; clean the array")
+    if np.issubdtype(X.dtype, np.floating):
+        for lo in range(0, X.shape[0], _NPY_CHECK_ROWS):
+            bad = np.flatnonzero(~np.isfinite(X[lo : lo + _NPY_CHECK_ROWS]).all(axis=1))
+            if bad.size:
+                raise InputError(f"{path}, row {lo + int(bad[0])}: NaN or inf in the embedding; clean the array")
     return Dataset(path, "npy", embeddings=X)
 
 

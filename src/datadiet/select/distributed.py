@@ -13,7 +13,10 @@ embeds per rank); ``maxmin_distributed`` slices them from a full array or memmap
 are collective: every rank raises the same error, naming the first bad row globally, so no
 rank is left waiting in a collective.
 
-    torchrun --nproc-per-node 2 -m datadiet.cli select emb.npy -k 1000 --distributed
+    torchrun --nproc-per-node 2 -m -- datadiet.cli select emb.npy -k 1000 --distributed
+
+(`--` ends torchrun's own options: without it torchrun reads datadiet's --start as an
+abbreviation of its --start-method and stops with "ambiguous option".)
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import numpy as np
 from ..errors import DatadietError, InputError, MissingDependencyError
 from ._certify import Certifier, _key, score_tau
 from ._common import as_points, check_metric, nonfinite_row_message, not_real_message, zero_row_message
-from .maxmin import MaxMinResult, _check_k
+from .maxmin import LoopTail, MaxMinResult, _check_k
 
 
 def shard_bounds(n: int, world: int, rank: int) -> tuple[int, int]:
@@ -52,7 +55,7 @@ def init_from_env():
     if not dist.is_initialized():
         if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
             raise InputError("--distributed needs a torchrun launch, e.g. "
-                             "torchrun --nproc-per-node 2 -m datadiet.cli select ... --distributed")
+                             "torchrun --nproc-per-node 2 -m -- datadiet.cli select ... --distributed")
         # The rows live in host memory and every collective here sends CPU tensors or objects,
         # which NCCL cannot carry: with a GPU, CPU tensors go through gloo and CUDA ones through NCCL.
         dist.init_process_group("cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo")
@@ -279,7 +282,7 @@ def maxmin_shard(local_rows, n: int, k: int, metric: str = "cosine", start: int 
     owners = [shard_bounds(n, world, r) for r in range(world)]
     indices = np.empty(k, dtype=np.int64)
     distances = np.empty(k, dtype=np.float64)
-    every = max(1, k // 200)
+    tail = LoopTail(k, 0, progress)
     for step in range(k):
         if step == 0:
             i = start
@@ -315,6 +318,5 @@ def maxmin_shard(local_rows, n: int, k: int, metric: str = "cosine", start: int 
             if rank == owner:
                 state.score[i - lo] = -np.inf
             cert.add_vector(v)
-        if progress is not None and ((step + 1) % every == 0 or step + 1 == k):
-            progress(step + 1)
+        tail.picked(step)
     return MaxMinResult(indices, distances)

@@ -149,21 +149,7 @@ def maxmin(
                                                   precision=precision), every=checkpoint_every)
     if backend == "numpy":
         return _plain(Xw, k, metric, start, prior, ckpt, progress)
-    with _one_blas_thread(backend == "pruned"):
-        return _certified(Xw, k, metric, start, prior, backend, device, precision, ckpt, progress, stats)
-
-
-def _one_blas_thread(on: bool):
-    """The pruned engine runs many small products: BLAS threads cost more than they give there."""
-    import contextlib
-
-    if not on:
-        return contextlib.nullcontext()
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - optional (ships with scikit-learn)
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+    return _certified(Xw, k, metric, start, prior, backend, device, precision, ckpt, progress, stats)
 
 
 def _resume(ckpt, state, k: int):
@@ -192,7 +178,7 @@ def _plain(Xw, k, metric, start, prior, ckpt, progress) -> MaxMinResult:
         for i in prior:
             _mark_chosen(state, rep, groups, int(i))
     done, indices, distances = _resume(ckpt, state, k)
-    every = max(1, k // 200)
+    tail = LoopTail(k, done, progress, ckpt)
     for step in range(done, k):
         if step == 0 and start is not None:
             i, dist = start, state.distance_of(start)
@@ -202,12 +188,9 @@ def _plain(Xw, k, metric, start, prior, ckpt, progress) -> MaxMinResult:
         if step + 1 < k:  # the last point's update would only serve the next pick
             state.add(i)
             _mark_chosen(state, rep, groups, i)
-            if ckpt is not None and ckpt.due():
-                ckpt.save(step + 1, indices, distances, state.snapshot())
-        if progress is not None and ((step + 1) % every == 0 or step + 1 == k):
-            progress(step + 1)
-    if ckpt is not None and done < k:  # a finished run: a rerun returns at once
-        ckpt.save(k, indices, distances, state.snapshot())
+            tail.updated(step, indices, distances, state)
+        tail.picked(step)
+    tail.finish(indices, distances, state)
     return MaxMinResult(indices, distances)
 
 
@@ -238,7 +221,7 @@ def _certified(Xw, k, metric, start, prior, backend, device, precision, ckpt, pr
     inverse = _Inverse(state)
     for i in indices[:done]:
         cert.add_vector(Xw[inverse(int(i))])
-    every = max(1, k // 200)
+    tail = LoopTail(k, done, progress, ckpt)
     for step in range(done, k):
         if step == 0 and start is not None:
             i = inverse(start)
@@ -252,17 +235,36 @@ def _certified(Xw, k, metric, start, prior, backend, device, precision, ckpt, pr
             cert.add_vector(Xw[i])
             state.add(i)
             state.exclude(i)  # may re-sort the rows (pruned): positions are stale after this
-            if ckpt is not None and ckpt.due():
-                ckpt.save(step + 1, indices, distances, state.snapshot())
-        if progress is not None and ((step + 1) % every == 0 or step + 1 == k):
-            progress(step + 1)
-    if ckpt is not None and done < k:  # a finished run: a rerun returns at once
-        ckpt.save(k, indices, distances, state.snapshot())
+            tail.updated(step, indices, distances, state)
+        tail.picked(step)
+    tail.finish(indices, distances, state)
     if stats is not None:
         stats.pop("state")
         stats.update(steps=int(getattr(state, "steps", k)), examined=int(getattr(state, "examined", 0)),
                      computed=int(getattr(state, "computed", 0)))
     return MaxMinResult(indices, distances)
+
+
+class LoopTail:
+    """What every engine's pick loop does after a pick: checkpoint when due, report progress
+    about 200 times, and save the finished run (so a rerun returns at once)."""
+
+    def __init__(self, k: int, done: int, progress: Callable[[int], None] | None, ckpt=None):
+        self.k, self.done, self.progress, self.ckpt = k, done, progress, ckpt
+        self.every = max(1, k // 200)
+
+    def updated(self, step: int, indices, distances, state) -> None:
+        """Pick `step` is recorded and the state updated with it."""
+        if self.ckpt is not None and self.ckpt.due():
+            self.ckpt.save(step + 1, indices, distances, state.snapshot())
+
+    def picked(self, step: int) -> None:
+        if self.progress is not None and ((step + 1) % self.every == 0 or step + 1 == self.k):
+            self.progress(step + 1)
+
+    def finish(self, indices, distances, state) -> None:
+        if self.ckpt is not None and self.done < self.k:
+            self.ckpt.save(self.k, indices, distances, state.snapshot())
 
 
 class _Inverse:

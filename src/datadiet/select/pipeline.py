@@ -3,7 +3,7 @@
 This is what `datadiet select` runs; the CLI only parses flags and draws progress bars.
 Rerun: ``datadiet select data.jsonl -k 1000 --stats-out stats.json``.
 
-With ``distributed=True`` (``torchrun ... -m datadiet.cli select ... --distributed``) every rank
+With ``distributed=True`` (``torchrun ... -m -- datadiet.cli select ... --distributed``) every rank
 runs this on its contiguous row shard ``shard_bounds(n, world, rank)``: it embeds only its own
 texts (its own embedding-cache entry), selects with ``maxmin_shard`` and computes the metrics
 over the shards (``_sharded_metrics``); rank 0 writes the same files as a single process.
@@ -115,7 +115,8 @@ def embed_dataset(ds: Dataset, config: SelectConfig, progress: Callable[[int, in
     if ds.embeddings is not None:
         if config.field or config.template:
             raise InputError(f"{ds.path}: holds embeddings; --field/--template only apply to text inputs")
-        return np.asarray(ds.embeddings[lo:hi], dtype=np.float32), {"embedder": "npy", "cache_hit": None}
+        # the file is memory-mapped: this copies rows lo..hi only (under --distributed, the rank's shard)
+        return np.array(ds.embeddings[lo:hi], dtype=np.float32), {"embedder": "npy", "cache_hit": None}
     from ..embed import embed_cached, get_embedder
 
     template = config.template

@@ -36,8 +36,11 @@ class PrunedState:
         # cell 0: the points before any center (radius inf, never skipped)
         self.members: list[np.ndarray] = [np.arange(n, dtype=np.int64)]
         self.center = [-1]
-        self.C = np.zeros((64, d), dtype=np.float64)
+        # centers in working precision: the center-to-center product is read every pick, at half
+        # the bytes of float64; its error is bounded below (_center_err) and taken off before a skip
+        self.C = np.zeros((64, d), dtype=X.dtype)
         self.Csq = np.zeros(64)
+        self._center_err = 1.01 * (d + 4) * 2.0**-24 * 4 * self.M
         self.cmax = np.full(64, -np.inf)
         self.cmax[0] = np.inf
         self.nfull = n // _BLOCK
@@ -57,7 +60,7 @@ class PrunedState:
             self.Csq = np.concatenate([self.Csq, np.zeros_like(self.Csq)])
             self.cmax = np.concatenate([self.cmax, np.full(self.cmax.size, -np.inf)])
         v = self.X[c].astype(np.float64)
-        self.C[j], self.Csq[j], self.cmax[j] = v, v @ v, cmax
+        self.C[j], self.Csq[j], self.cmax[j] = self.X[c], v @ v, cmax
         self.members.append(members)
         self.center.append(c)
         return j
@@ -130,10 +133,12 @@ class PrunedState:
     def add(self, c: int) -> None:
         nc = len(self.members)
         v = self.X[c].astype(np.float64)
-        D = np.sqrt(np.maximum(self.Csq[:nc] + v @ v - 2 * (self.C[:nc] @ v), 0.0))
+        # |s - c|^2 in float32 products, lowered by their error bound: a lower bound on the true distance
+        D2 = self.Csq[:nc] + v @ v - 2 * (self.C[:nc] @ self.X[c]).astype(np.float64)
+        D = np.sqrt(np.maximum(D2 - self._center_err, 0.0))
         alive = self.cmax[:nc] > -np.inf
         R = self._radius(self.cmax[:nc])
-        skip = D * (1 - 1e-12) >= 2 * R + np.sqrt(self.G)
+        skip = D >= 2 * R + np.sqrt(self.G)
         skip[0] = False
         U = np.flatnonzero(alive & ~skip)
         lists = [self.members[u] for u in U]
@@ -206,7 +211,6 @@ class PrunedState:
             self._new_cell(int(centers[j]), part, float(self.score[part].max()) if part.size else -np.inf)
         self.examined, self.computed, self.steps = int(snap["examined"]), int(snap["computed"]), int(snap["steps"])
         self._sorted_at = max([c for c in _REORDER_AT if c <= len(self.members)], default=0)
-
 
 
 def _permute_rows(X: np.ndarray, perm: np.ndarray) -> None:
