@@ -37,6 +37,8 @@ def test_multi_index_csv_has_further_directions(tmp_path):
     header = (tmp_path / "overlaps.csv").read_text().splitlines()[0].split(",")
     assert header[:5] == ["step", "signed_mean", "signed_sem", "abs_mean", "abs_sem"]
     assert {"signed_mean_2", "abs_mean_2", "orth_mean"} <= set(header)
+    head = next(line for line in r.output.splitlines() if line.lstrip().startswith("step"))
+    assert head.split()[-3:] == ["signed_2", "abs_2", "orth"]  # the printed table shows them too
 
 
 def test_dmft_command_compares_with_simulation(tmp_path):

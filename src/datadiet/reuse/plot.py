@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -41,14 +42,15 @@ def plot_overlaps(curves: Mapping[str, Sequence[dict]], path: str | Path, title:
 
 def text_table(rows: Sequence[dict], width: int = 24) -> list[str]:
     """Lines `step  signed ± se  |cos| ± se  bar`, the bar a terminal plot of the signed overlap."""
-    extra = [k[: -len("_mean")] for k in rows[0] if k.endswith("_mean") and k not in ("signed_mean", "abs_mean")]
-    head = f"{'step':>5}  {'signed cos':>16}  {'|cos|':>16}" + "".join(f"  {e:>16}" for e in extra)
+    # further columns: signed_mean_2, abs_mean_2, ... (further target directions) and orth_mean
+    extra = [k for k in rows[0] if re.fullmatch(r"[a-z]+_mean(_\d+)?", k) and k not in ("signed_mean", "abs_mean")]
+    head = f"{'step':>5}  {'signed cos':>16}  {'|cos|':>16}" + "".join(f"  {e.replace('_mean', ''):>16}" for e in extra)
     lines = [head]
     for r in rows:
         bar = _bar(r["signed_mean"], width)
         line = (f"{int(r['step']):>5}  {r['signed_mean']:+8.4f} ± {r['signed_sem']:.4f}"
                 f"  {r['abs_mean']:8.4f} ± {r['abs_sem']:.4f}")
-        line += "".join(f"  {r[e + '_mean']:+8.4f} ± {r[e + '_sem']:.4f}" for e in extra)
+        line += "".join(f"  {r[e]:+8.4f} ± {r[e.replace('_mean', '_sem')]:.4f}" for e in extra)
         lines.append(f"{line}  {bar}")
     return lines
 
