@@ -113,8 +113,7 @@ class Certifier:
         # (d + 4) also covers the float64 sums of the euclidean form and exact_score's rounding), so
         # only centers within 2 err of the row's minimum can attain it
         M = max(float(psq.max()), float(self.Csq[lo : self.m].max()))
-        nu = (C.shape[1] + 4) * self._unit
-        err = 1.01 * nu / (1 - nu) * (M if self.cosine else 4 * M)
+        err = product_error(C.shape[1], self._unit, M if self.cosine else 4 * M)
         near = S <= np.minimum(best, S.min(axis=1))[:, None] + 2 * err
         out = best.copy()
         for r, c in zip(*np.nonzero(near)):
@@ -138,6 +137,14 @@ class Certifier:
         if score == np.inf:
             return np.inf
         return max(0.0, 1.0 + score) if self.cosine else float(np.sqrt(max(0.0, score)))
+
+
+def product_error(d: int, unit: float, scale: float) -> float:
+    """Bound on |computed - exact| for a score built from one length-d dot product in precision
+    `unit` (2^-24 float32, 2^-53 float64) plus a few float64 sums: gamma_{d+4} * scale, with
+    scale >= sum|x_i c_i| (M for -x.c, 4 M for |x|^2 + |c|^2 - 2 x.c; Higham, Thm 3.5)."""
+    nu = (d + 4) * unit
+    return 1.01 * nu / (1 - nu) * scale
 
 
 def exact_score(row: np.ndarray, center: np.ndarray, cosine: bool) -> float:

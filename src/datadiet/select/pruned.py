@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._certify import score_tau
+from ._certify import product_error, score_tau
 
 _BLOCK = 64  # rows per block: the unit read when any of its points must be re-scored
 # Cell counts at which the rows are re-sorted by cell, so a cell's points share blocks.
@@ -40,7 +40,7 @@ class PrunedState:
         # the bytes of float64; its error is bounded below (_center_err) and taken off before a skip
         self.C = np.zeros((64, d), dtype=X.dtype)
         self.Csq = np.zeros(64)
-        self._center_err = 1.01 * (d + 4) * 2.0**-24 * 4 * self.M
+        self._center_err = product_error(d, 2.0**-24, 4 * self.M)
         self.cmax = np.full(64, -np.inf)
         self.cmax[0] = np.inf
         self.nfull = n // _BLOCK
