@@ -1,21 +1,26 @@
-"""Exact max-min selection at scale: datadiet's pruned engine against the plain numpy loop, same process.
+"""Exact max-min selection: datadiet's default engine against the plain numpy loop, same process.
 
-    python benchmarks/select_bench.py --n 100000 --d 384 --k 1000             # one setting
-    python benchmarks/select_bench.py --n 100000 1000000 --d 384 768 --k 1000 10000 --baseline-k 1000
-    python benchmarks/select_bench.py --n 0 --real --k 1000 5564              # static embeddings of ShareGPT
-    python benchmarks/select_bench.py --n 100000 --real --k 1000 --plot docs/figures/select_pruning.png
+    python benchmarks/select_bench.py --case sphere --n 1000000 --d 384 --k 10000       # the scale target
+    python benchmarks/select_bench.py --case components --n 200000 --d 384 --k 4000     # 1,000 tight components
+    python benchmarks/select_bench.py --case real --k 1000 10000                        # real text embeddings
+    python benchmarks/select_bench.py --case small                                      # below 50k rows
 
-Data: clustered unit vectors (a mixture of Gaussians on the sphere), cosine distance, float32.
---baseline-k caps the plain loop's steps: its time for k is then extrapolated linearly in k
-(each of its steps costs the same full pass) and marked "extrap."; indices are compared on the
-common prefix. Peak memory: tracemalloc peak of a 300-pick call / bytes of the embedding matrix
-(memory is O(n d + k d), reached in the first picks; timings are taken without tracing).
+Data: ``sphere`` clustered unit vectors (100 Gaussian components on the sphere, spread 0.35);
+``components`` 1,000 tight components (noise 0.35/sqrt(d) around random unit centers), where pruning
+has little to skip; ``real`` static (model2vec) embeddings of >= 100k chunks of ~400 bytes of the
+built-in corpus (``datadiet corpus build``; embedded once, then read from datadiet's embedding cache);
+``small`` the sizes below 50k rows where ``auto`` runs the plain scan with certified picks (the
+ShareGPT static embeddings, k = 1,000 and half; 40k x 384; 20k x 128 with k = 5,000).
+Cosine, float32 working rows. The plain loop is run to k (never extrapolated), in the same process,
+before datadiet; "leaves the exact order" is the first pick where the float32 loop's choice differs
+from datadiet's, and the referee (exact rational arithmetic, in this file) says which is farther.
+Peak memory: tracemalloc peak of datadiet's call / bytes of the matrix (a separate short call, as
+memory is reached in the first picks). Printed, never asserted.
 --peers (after `pip install -r benchmarks/requirements-peers.txt`) also runs, where N x N fits in ~8 GB,
-submodlib's DisparityMin (greedy max-min, the like-for-like peer: same h_min and same picks checked) and
-apricot's FacilityLocation (another objective: time and memory only), each against datadiet in a fresh
-process with its peak RSS (benchmarks/_peers.py). Printed, not asserted.
+submodlib's DisparityMin (greedy max-min, the like-for-like peer) and apricot's FacilityLocation (another
+objective: time and memory only), each in a fresh process with its peak RSS (benchmarks/_peers.py).
 
-    OPENBLAS_NUM_THREADS=1 python benchmarks/select_bench.py --n 10000 20000 --d 384 --k 1000 --peers
+    OPENBLAS_NUM_THREADS=1 python benchmarks/select_bench.py --case sphere --n 10000 20000 --k 1000 --peers
 """
 
 from __future__ import annotations
@@ -26,11 +31,12 @@ import platform
 import tempfile
 import time
 import tracemalloc
+from fractions import Fraction
 
 import numpy as np
 
 from datadiet.select import maxmin
-from datadiet.select._common import as_points, duplicate_representatives
+from datadiet.select.points import as_points
 
 
 def sphere_mixture(n: int, d: int, clusters: int, seed: int = 0, spread: float = 0.35) -> np.ndarray:
@@ -47,8 +53,22 @@ def sphere_mixture(n: int, d: int, clusters: int, seed: int = 0, spread: float =
     return X
 
 
+def components(n: int, d: int, count: int = 1000, seed: int = 0) -> np.ndarray:
+    """`count` tight components: unit centers plus noise of 0.35/sqrt(d) per coordinate, normalized."""
+    rng = np.random.default_rng(seed)
+    C = rng.standard_normal((count, d)).astype(np.float32)
+    C /= np.linalg.norm(C, axis=1, keepdims=True)
+    X = np.empty((n, d), dtype=np.float32)
+    for s in range(0, n, 65536):
+        m = min(65536, n - s)
+        X[s : s + m] = C[rng.integers(count, size=m)]
+        X[s : s + m] += (0.35 / np.sqrt(d)) * rng.standard_normal((m, d), dtype=np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    return X
+
+
 def plain_numpy(X: np.ndarray, k: int, start: int) -> np.ndarray:
-    """The textbook incremental loop: one mat-vec, a min and an argmax over all n per step."""
+    """The textbook incremental loop: one mat-vec, a min and an argmax over all n per step (float32)."""
     score = -(X @ X[start])
     score[start] = -np.inf
     out = [start]
@@ -79,89 +99,47 @@ def peak_bytes(fn) -> int:
     return peak
 
 
-_BASELINE: dict = {}
-_CURVES: dict = {}
-
-
-def plot_curves(path: str) -> None:
-    """Share of the N points re-scored per pick, against the pick number (from the examined counter)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.5, 4), dpi=100)
-    for name, pts in _CURVES.items():
-        n = int(name.split("N=")[1].split(",")[0])
-        steps = np.array([p[0] for p in pts], dtype=float)
-        ex = np.array([p[1] for p in pts], dtype=float)
-        per = np.diff(ex) / np.diff(steps) / n
-        ax.plot(steps[1:], 100 * per, label=name)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("pick number")
-    ax.set_ylabel("% of points re-scored per pick")
-    ax.set_title("Exact triangle-inequality pruning (plain engine: 100%)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path)
-
-
-def run(X: np.ndarray, k: int, baseline_k: int | None, label: str, peers: bool) -> None:
+def run(X: np.ndarray, k: int, label: str, peers: bool) -> None:
     n, d = X.shape
-    nbytes = X.nbytes
-    kb = k if baseline_k is None else min(k, baseline_k)
-    key = (id(X), kb)
-    if key not in _BASELINE:  # one baseline run per matrix serves every k
-        _BASELINE.clear()
-        _BASELINE[key] = (timed(lambda: plain_numpy(X, kb, 0)), peak_bytes(lambda: plain_numpy(X, min(kb, 300), 0)))
-    (tb, base), pb = _BASELINE[key]
-    tb_k = tb * (k - 1) / max(1, kb - 1)
+    tb, base = timed(lambda: plain_numpy(X, k, 0))
     stats: dict = {}
-    trace: list[tuple[int, float]] = []
-
-    def on_progress(done):
-        st = stats.get("state")
-        if st is not None and st.steps:
-            trace.append((done, st.examined / (st.steps * n)))
-            _CURVES.setdefault(f"{label}, N={n}, d={d}, k={k}", []).append((done, st.examined))
-
-    to, ours = timed(lambda: maxmin(X, k, start=0, backend="pruned", stats=stats, progress=on_progress))
-    # memory is O(n d + k d) and reached in the first steps: measured on a short run of each
-    km = min(k, 300)
-    po = peak_bytes(lambda: maxmin(X, km, start=0, backend="pruned"))
-    same = np.array_equal(base, ours.indices[:kb])
-    first = "" if same else " " + _referee(X, base, ours.indices[:kb])
+    to, ours = timed(lambda: maxmin(X, k, start=0, stats=stats))
+    po = peak_bytes(lambda: maxmin(X, min(k, 300), start=0))
+    same = np.array_equal(base, ours.indices)
+    ratio = tb / to
     print(f"{label}: N={n} d={d} k={k}")
-    print(f"  plain numpy loop  {tb_k:9.1f} s{' extrap. from k=' + str(kb) if kb < k else ''}"
-          f"   peak {pb / nbytes:.2f}x matrix")
-    ratio = tb_k / to
-    print(f"  datadiet pruned   {to:9.1f} s   peak {po / nbytes:.2f}x matrix   speed-up {ratio:6.{1 if ratio >= 1 else 2}f}x   "
-          f"same indices (first {kb}): {same}{first}")
-    frac = stats["examined"] / (stats["steps"] * n)
-    rows = stats["computed"] / (stats["steps"] * n)
-    marks = [trace[int(len(trace) * q) - 1] for q in (0.1, 0.5, 1.0)] if trace else []
-    print(f"  scores recomputed: {100 * frac:.1f}% of N*k (rows read in blocks: {100 * rows:.1f}%); "
-          "cumulative at k = " + ", ".join(f"{kk}: {100 * f:.1f}%" for kk, f in marks))
+    print(f"  plain numpy loop  {tb:9.2f} s")
+    print(f"  datadiet default  {to:9.2f} s  ({stats['engine']})   peak {po / X.nbytes:.2f}x matrix   "
+          f"speed-up {ratio:6.{1 if ratio >= 1 else 2}f}x   cost {to / tb:5.2f}x the plain loop")
+    if not same:
+        print("  " + _referee(X, base, ours.indices))
+    else:
+        print("  the plain loop's picks are the exact ones here")
+    if stats.get("engine") == "pruned":
+        print(f"  scores recomputed: {100 * stats['examined'] / (stats['steps'] * n):.1f}% of N*k "
+              f"(rows read in blocks: {100 * stats['computed'] / (stats['steps'] * n):.1f}%)")
     if peers:
         _peers(X, k)
 
 
 def _referee(X: np.ndarray, base: np.ndarray, ours: np.ndarray,
              names: tuple[str, str] = ("plain", "datadiet")) -> str:
-    """At the first differing pick, which one is farther from the shared prefix in float64?
+    """At the first differing pick, which of the two is farther from the shared prefix, exactly?
 
-    Judged on the engine's float32 working rows (the input renormalized once more, which moves
-    each row by ~1e-7), the rows that datadiet's certified picks are exact for.
-    """
+    Judged on datadiet's working rows (the input normalized once more, correctly rounded) in rational
+    arithmetic: squared chords |x - c|^2 as Fractions of the float32 values."""
     j = int(np.flatnonzero(base != ours)[0])
-    W = as_points(X, "cosine")
-    C = W[ours[:j]].astype(np.float64)
+    W = as_points(X, "cosine").rows
+
+    def exact(i):
+        x = [Fraction(float(v)) for v in W[i]]
+        return min(sum((a - Fraction(float(b))) ** 2 for a, b in zip(x, W[c])) for c in ours[:j])
+
     b, o = names
-    d = {name: 1 - (C @ W[i].astype(np.float64)).max() for name, i in ((b, base[j]), (o, ours[j]))}
+    d = {b: exact(base[j]), o: exact(ours[j])}
     winner = o if d[o] > d[b] else b if d[b] > d[o] else "tie"
-    return (f"(first differs at pick {j}: float64 distances {b} {d[b]:.10f}, {o} {d[o]:.10f}"
-            f" -> exact farthest: {winner})")
+    return (f"leaves the exact order at pick {j}: cosine distances {b} {float(d[b]) / 2:.12f}, "
+            f"{o} {float(d[o]) / 2:.12f} -> exact farthest: {winner}")
 
 
 def _peers(X: np.ndarray, k: int) -> None:
@@ -217,46 +195,66 @@ def _peer_line(name: str, m, X: np.ndarray, ours, exact=None) -> None:
         line += (f"; vs certified: same h_min {h == h_min(X, exact.indices)}, same set {same_set}, "
                  f"same order {same_order}")
         if not same_set:  # ties between bit-identical rows: datadiet keeps the lowest index, a peer may not
-            rep = duplicate_representatives(X)
+            rep = as_points(X, "cosine").duplicates.rep
             line += f", same set with duplicates merged {set(rep[m.indices]) == set(rep[exact.indices])}"
         if not same_order:
             line += " " + _referee(X, m.indices, exact.indices, ("peer", "datadiet"))
     print(line)
 
 
-def real_embeddings() -> np.ndarray:
+def sharegpt() -> np.ndarray:
     from datadiet.select import pipeline
 
-    X, info = pipeline.embed_dataset(pipeline.builtin_dataset(), pipeline.SelectConfig())
-    return as_points(X, "cosine")
+    X, _ = pipeline.embed_dataset(pipeline.builtin_dataset(), pipeline.SelectConfig())
+    return np.asarray(X, dtype=np.float32)
+
+
+def corpus_chunks(target: int = 100_000) -> np.ndarray:
+    """Static embeddings of >= `target` ~400-byte chunks of every built domain of the corpus (cached)."""
+    from datadiet.corpus import chunk_text, load_domain, read_manifest
+    from datadiet.embed import embed_cached, get_embedder
+
+    texts = []
+    for entry in read_manifest()["domains"]:
+        for rec in load_domain(entry["domain"]):
+            texts.extend(chunk_text(rec["text"], chunk_bytes=400))
+    if len(texts) < target:
+        raise SystemExit(f"only {len(texts)} chunks in the built corpus; run `datadiet corpus build` with every domain")
+    t = time.perf_counter()
+    X = embed_cached(get_embedder("static"), texts)
+    print(f"corpus: {len(texts)} chunks, static embeddings {X.shape} (embedded or loaded in {time.perf_counter() - t:.1f} s)")
+    return X
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--case", choices=["sphere", "components", "real", "small"], default="sphere")
     ap.add_argument("--n", type=int, nargs="+", default=[100_000])
     ap.add_argument("--d", type=int, nargs="+", default=[384])
     ap.add_argument("--k", type=int, nargs="+", default=[1000])
-    ap.add_argument("--clusters", type=int, default=100)
-    ap.add_argument("--baseline-k", type=int, default=None, help="cap the plain loop's steps; extrapolate")
-    ap.add_argument("--real", action="store_true", help="also static embeddings of the built-in ShareGPT data "
-                    "(--n 0: only those)")
     ap.add_argument("--peers", action="store_true")
-    ap.add_argument("--plot", default=None, help="PNG of the pruning rate per pick against k")
     args = ap.parse_args()
-    print(f"select benchmark, float32 cosine, {platform.machine()}, python {platform.python_version()}, "
-          f"numpy {np.__version__}")
-    if args.real:
-        X = real_embeddings()
+    print(f"select benchmark ({args.case}), float32 cosine, {platform.machine()}, {os.cpu_count()} cpus, "
+          f"python {platform.python_version()}, numpy {np.__version__}")
+    if args.case == "small":
+        X = sharegpt()
+        for k in (1000, X.shape[0] // 2):
+            run(X, k, "ShareGPT static embeddings", args.peers)
+        run(sphere_mixture(40_000, 384, 100), 1000, "sphere mixture", args.peers)
+        run(sphere_mixture(20_000, 128, 100), 5000, "sphere mixture", args.peers)
+        return
+    if args.case == "real":
+        X = corpus_chunks()
         for k in args.k:
-            run(X, min(k, X.shape[0]), args.baseline_k, "ShareGPT static embeddings", args.peers)
-    for n in [n for n in args.n if n > 0]:
+            run(X, k, "corpus chunks, static embeddings", args.peers)
+        return
+    for n in args.n:
         for d in args.d:
-            X = sphere_mixture(n, d, args.clusters)
+            X = sphere_mixture(n, d, 100) if args.case == "sphere" else components(n, d)
             for k in args.k:
-                run(X, k, args.baseline_k, f"sphere mixture ({args.clusters} clusters)", args.peers)
+                run(X, k, "sphere mixture (100 components)" if args.case == "sphere" else "1,000 tight components",
+                    args.peers)
             del X
-    if args.plot:
-        plot_curves(args.plot)
 
 
 if __name__ == "__main__":

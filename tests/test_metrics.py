@@ -20,7 +20,9 @@ def all_pairs(X, metric):
 @pytest.mark.parametrize("metric", ["cosine", "euclidean"])
 @pytest.mark.parametrize("seed", [0, 1])
 def test_against_direct_computation(metric, seed, monkeypatch):
-    monkeypatch.setattr(metrics, "_BLOCK_ELEMENTS", 500)  # force many blocks
+    from datadiet.select import scores
+
+    monkeypatch.setattr(scores, "_BLOCK_ELEMENTS", 500)  # force many blocks
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((120, 5)) + 3 * rng.integers(0, 2, size=(120, 1))
     idx = rng.choice(120, 25, replace=False)
@@ -70,7 +72,9 @@ def test_memory_block_independent(monkeypatch):
     X = np.random.default_rng(4).standard_normal((300, 6))
     idx = np.arange(0, 300, 3)
     full = metrics.summary(X, idx)
-    monkeypatch.setattr(metrics, "_BLOCK_ELEMENTS", 7)
+    from datadiet.select import scores
+
+    monkeypatch.setattr(scores, "_BLOCK_ELEMENTS", 7)
     assert metrics.summary(X, idx) == pytest.approx(full, rel=1e-12)
 
 

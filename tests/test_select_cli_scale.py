@@ -44,12 +44,14 @@ def test_engines_and_checkpoint_give_the_library_result(tmp_path, emb, flags):
     np.testing.assert_array_equal(indices(out), maxmin(X, 50, seed=3, backend="numpy").indices)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--precision", "float16"], "--precision float16 needs --backend torch"),
-    (["--precision", "fp8"], "--precision 'fp8' is not one of"),
-    (["--backend", "gpu"], "--backend 'gpu' is not one of"),
+@pytest.mark.parametrize("args, message", [  # the library's own messages (select/params.py)
+    (["--backend", "numpy", "--precision", "float16"], "precision='float16' needs backend='torch'"),
+    (["--precision", "fp8"], "precision='fp8' is not supported; use one of: float32, float16, bfloat16"),
+    (["--backend", "gpu"], "backend='gpu' is not supported; use one of: auto, numpy, pruned, torch"),
+    (["--metric", "manhattan"], "metric='manhattan' is not supported"),
     (["--distributed"], "--distributed needs a torchrun launch"),
-    (["--distributed", "--checkpoint", "ck"], "not supported with --distributed"),
+    (["--distributed", "--checkpoint", "ck"], "checkpoint is not supported with distributed"),
+    (["--distributed", "--backend", "pruned"], "drop backend='pruned'"),
 ])
 def test_bad_engine_flags_exit_2(tmp_path, emb, args, message):
     path, _ = emb

@@ -20,8 +20,6 @@ import pytest
 from datadiet.embed import cache_digest, embed_cached, get_embedder
 from datadiet.errors import InputError
 from datadiet.select import maxmin, metrics
-from datadiet.select._common import duplicate_representatives
-from datadiet.select._sharded_metrics import copies_of, nearest_max, points
 from datadiet.select.distributed import shard_bounds
 
 torch = pytest.importorskip("torch")
@@ -80,11 +78,9 @@ def test_ranks_embed_their_shards_and_match_one_process(tmp_path, metric, k, wor
     runs = {}
     for name, ranks in (("single", None), ("ranks", world)):
         out = {f: tmp_path / f"{name}-{f}" for f in ("idx.txt", "stats.json", "sub.jsonl", "plot.png")}
-        # --backend pruned: the certified single-process engine, whose picks the sharded engine
-        # reproduces exactly; the plain "numpy" scan that "auto" runs below 50k rows breaks
-        # float32-level near-ties as they fall (these data have some under euclidean).
+        # every engine makes the exact picks, so the single process runs the default ("numpy" here)
         r = cli(tmp_path, tmp_path / f"cache-{name}", [src, "-k", k, "--embedder", "hashing", "--metric", metric,
-                "--backend", "pruned", "--seed", 3, "--indices-out", out["idx.txt"], "--stats-out", out["stats.json"],
+                "--seed", 3, "--indices-out", out["idx.txt"], "--stats-out", out["stats.json"],
                 "--out", out["sub.jsonl"], "--plot", out["plot.png"]], ranks=ranks)
         assert r.returncode == 0, r.stderr
         runs[name] = out
@@ -157,7 +153,7 @@ def _rank_main(rank, world, port, src, out):
     import torch.distributed as dist
 
     from datadiet.io import read_dataset
-    from datadiet.select.distributed import global_mean, maxmin_shard
+    from datadiet.select.distributed import maxmin_shard
     from datadiet.select.pipeline import SelectConfig, select_dataset
 
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
@@ -181,14 +177,15 @@ def _rank_main(rank, world, port, src, out):
                  for m in ("cosine", "euclidean")}
         W = wide_rows()
         lo, hi = shard_bounds(len(W), world, rank)
-        mean = global_mean(dist, W[lo:hi], len(W)).tolist()
+        wide = maxmin_shard(W[lo:hi], len(W), 120, metric="euclidean", seed=3)
         with open(os.path.join(out, f"rank{rank}.json"), "w") as fh:
-            json.dump({"errors": errors, "picks": picks, "mean": mean}, fh)
+            json.dump({"errors": errors, "picks": picks, "wide": wide.indices.tolist(),
+                       "wide_distances": wide.distances.tolist()}, fh)
     finally:
         dist.destroy_process_group()
 
 
-def test_every_rank_raises_the_single_process_error_and_agrees_on_copies_and_mean(tmp_path, monkeypatch):
+def test_every_rank_raises_the_single_process_error_and_agrees_on_copies(tmp_path, monkeypatch):
     import torch.multiprocessing as mp
 
     from datadiet.io import read_dataset
@@ -210,61 +207,18 @@ def test_every_rank_raises_the_single_process_error_and_agrees_on_copies_and_mea
     mp.spawn(_rank_main, args=(2, port, str(src), str(tmp_path)), nprocs=2, join=True)
     C = copies_everywhere()
     # 80 picks of 60 distinct rows: after the 60th, copies of chosen rows at distance 0, lowest index first
-    expected = {m: maxmin(C, 80, metric=m, seed=1, backend="pruned").indices.tolist() for m in ("cosine", "euclidean")}
-    W = wide_rows()
-    mean = W.mean(axis=0, dtype=np.float64)  # what maxmin centers euclidean rows with
-    halves = sum(W[a:b].sum(axis=0, dtype=np.float64) for a, b in (shard_bounds(len(W), 2, r) for r in range(2)))
-    assert (halves / len(W) != mean).any()  # so an all-reduced sum of shard sums would not do
+    expected = {m: maxmin(C, 80, metric=m, seed=1).indices.tolist() for m in ("cosine", "euclidean")}
+    distinct = np.unique(C, axis=0).shape[0]  # every distinct vector once before any copy
+    assert np.unique(C[expected["cosine"][:distinct]], axis=0).shape[0] == distinct
+    W = wide_rows()  # magnitudes 1e-3..1e3: the euclidean scale is global, the picks exact
+    wide = maxmin(W, 120, metric="euclidean", seed=3)
     for rank in range(2):
         got = json.loads((tmp_path / f"rank{rank}.json").read_text())
         assert got["errors"] == [str(single.value), str(single_nan.value)]
         assert got["picks"] == expected
-        np.testing.assert_array_equal(got["mean"], mean)
+        assert got["wide"] == wide.indices.tolist()
+        np.testing.assert_allclose(got["wide_distances"], wide.distances, rtol=1e-12)
     assert "line 31" in str(single.value) and "row 7 of X holds NaN" in str(single_nan.value)
-
-
-def test_relayed_sum_has_the_bits_of_numpys_mean():
-    from datadiet.select.distributed import continue_sum
-
-    X = wide_rows(9001)
-    for world in (2, 3, 7):
-        acc = None
-        for lo, hi in (shard_bounds(len(X), world, r) for r in range(world)):
-            acc = continue_sum(acc, X[lo:hi], block=1000)
-        np.testing.assert_array_equal(acc / len(X), X.mean(axis=0, dtype=np.float64))
-
-
-@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
-@pytest.mark.parametrize("block", [1 << 20, 37 * 41])  # one block; blocks of 37 rows that straddle shards
-def test_shard_nearest_distances_have_the_single_process_bits(monkeypatch, metric, block):
-    """One row per shard: nearest_max is that row's covering distance, which must equal metrics.summary's."""
-    monkeypatch.setattr(metrics, "_BLOCK_ELEMENTS", block)
-    rng = np.random.default_rng(5)
-    X = rng.standard_normal((203, 24)).astype(np.float32)
-    X[9] = X[150]  # a copy of a selected row: covered at distance exactly 0
-    idx = rng.choice(203, 41, replace=False)
-    idx[0] = 150
-    P = points(X, metric)
-    expected = metrics._nearest_distance(P, P[idx], metric)
-    rep = duplicate_representatives(P)
-    expected[np.isin(rep, rep[idx])] = 0.0
-    got = np.array([nearest_max(P[r : r + 1], r, 203, P[idx], metric) for r in range(203)])
-    np.testing.assert_array_equal(got, expected)
-    assert got[9] == 0.0
-    for world in (2, 3, 7):
-        shards = [shard_bounds(203, world, r) for r in range(world)]
-        radius = max(nearest_max(P[a:b], a, 203, P[idx], metric) for a, b in shards)
-        assert radius == metrics.summary(X, idx, metric)["covering_radius"]
-
-
-def test_copies_of_matches_exact_row_equality():
-    rng = np.random.default_rng(1)
-    S = rng.standard_normal((6, 5))
-    S[1] = 0.0
-    nudged = S[2].copy()
-    nudged[3] = np.nextafter(nudged[3], np.inf)  # one ulp away: not a copy
-    P = np.vstack([S[4], S[0], rng.standard_normal((3, 5)), np.full(5, -0.0), nudged])
-    np.testing.assert_array_equal(copies_of(P, S), [True, True, False, False, False, True, False])
 
 
 @pytest.mark.skipif(TORCHRUN is None, reason="torchrun is not installed beside this Python")
@@ -276,7 +230,7 @@ def test_npy_input_under_torchrun_keeps_start_and_matches_one_process(tmp_path):
     out = {}
     for name, ranks in (("single", None), ("ranks", 2)):
         out[name] = tmp_path / f"{name}.txt"
-        r = cli(tmp_path, tmp_path / "cache", [tmp_path / "emb.npy", "-k", 30, "--backend", "pruned", "--start", 7,
+        r = cli(tmp_path, tmp_path / "cache", [tmp_path / "emb.npy", "-k", 30, "--start", 7,
                 "--indices-out", out[name]], ranks=ranks)
         assert r.returncode == 0, r.stderr
     assert out["ranks"].read_text() == out["single"].read_text()
@@ -292,6 +246,5 @@ def test_npy_is_memory_mapped_and_a_shard_copies_its_rows_only(tmp_path):
     ds = read_dataset(tmp_path / "x.npy")
     assert isinstance(ds.embeddings, np.memmap) and not ds.embeddings.flags.writeable
     part, info = embed_dataset(ds, SelectConfig(), rows=(20, 40))
-    assert info["embedder"] == "npy" and part.dtype == np.float32
-    assert part.flags.owndata and part.flags.writeable  # a copy of rows 20..39, not a view of the file
-    np.testing.assert_array_equal(part, X[20:40].astype(np.float32))
+    assert info["embedder"] == "npy" and isinstance(part, np.memmap)  # a view: rows 20..39 are read
+    np.testing.assert_array_equal(part, X[20:40])  # when the working rows are built from them

@@ -58,7 +58,7 @@ def select_cmd(
     start: Annotated[Optional[int], typer.Option("--start", help="Row index of the first selected point (default: drawn with --seed).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed for the first point and the random baseline.")] = 0,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="PNG: 2-D PCA with the selected and a random subset.")] = None,
-    backend: Annotated[str, typer.Option("--backend", help="auto | pruned | numpy | torch (auto: torch on CUDA, else pruned).")] = "auto",
+    backend: Annotated[str, typer.Option("--backend", help="auto | numpy | pruned | torch; every engine makes the same exact picks (auto: numpy below 50,000 rows, else torch on a CUDA device, else pruned).")] = "auto",
     precision: Annotated[str, typer.Option("--precision", help="float32 | float16 | bfloat16 row storage (torch backend; picks re-checked exactly).")] = "float32",
     checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", metavar="DIR", help="Save progress here every few seconds; rerun to resume.")] = None,
     distributed: Annotated[bool, typer.Option("--distributed", help="Shard rows over torchrun ranks (gloo on CPU, NCCL on GPU).")] = False,
@@ -67,15 +67,13 @@ def select_cmd(
     """Pick the most uniform k-subset (greedy max-min distance, arXiv 2506.24120)."""
     from .embed import EMBEDDERS
     from .errors import InputError
-    from .select import pipeline
+    from .select import params, pipeline
 
     if embedder is not None and embedder not in EMBEDDERS:
         raise InputError(f"--embedder {embedder!r} is not one of: {', '.join(EMBEDDERS)}")
-    if metric not in ("cosine", "euclidean"):
-        raise InputError(f"--metric {metric!r} is not one of: cosine, euclidean")
     if field is not None and template is not None:
         raise InputError("give --field or --template, not both")
-    _check_select_engine(backend, precision, checkpoint, distributed)
+    params.check_engine(backend, metric, precision, distributed=distributed, checkpoint=checkpoint)
     config = pipeline.SelectConfig(k=k, field=field, template=template,
                                    embedder=embedder or pipeline.DEFAULT_EMBEDDER,
                                    metric=metric, start=start, seed=seed, backend=backend, precision=precision)
@@ -110,21 +108,6 @@ def select_cmd(
     typer.echo(pipeline.summary_line(report.stats))
     for name, path in report.written.items():
         typer.echo(f"  {name.replace('_', '-')}: {path}")
-
-
-def _check_select_engine(backend: str, precision: str, checkpoint: Optional[Path], distributed: bool) -> None:
-    from .errors import InputError
-
-    if backend not in ("auto", "pruned", "numpy", "torch"):
-        raise InputError(f"--backend {backend!r} is not one of: auto, pruned, numpy, torch")
-    if precision not in ("float32", "float16", "bfloat16"):
-        raise InputError(f"--precision {precision!r} is not one of: float32, float16, bfloat16")
-    if precision != "float32" and backend != "torch":
-        raise InputError(f"--precision {precision} needs --backend torch")
-    if checkpoint is not None and checkpoint.exists() and not checkpoint.is_dir():
-        raise InputError(f"--checkpoint {checkpoint} is a file; give a folder")
-    if distributed and checkpoint is not None:
-        raise InputError("--checkpoint is not supported with --distributed yet; drop one of them")
 
 
 @corpus_app.command("build")

@@ -8,5 +8,6 @@
 from . import metrics
 from .baselines import random_subset
 from .maxmin import MaxMinResult, maxmin
+from .points import Points, as_points
 
-__all__ = ["maxmin", "MaxMinResult", "metrics", "random_subset"]
+__all__ = ["maxmin", "MaxMinResult", "metrics", "random_subset", "Points", "as_points"]

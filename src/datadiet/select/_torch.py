@@ -1,10 +1,10 @@
-"""Torch state for the farthest-first engine: the same scores as the numpy state, on CPU or CUDA.
+"""Torch state for the farthest-first engine: the plain scan on CPU or CUDA.
 
-One large set keeps the device busy: each step is a single matrix-vector product over all n
-rows (row blocks only when the rows are stored in float16/bfloat16, upcast block by block so
-the accumulation is float32), an in-place running minimum and one argmax/threshold pass.
-Half-precision storage halves the bytes read per step; the candidates near the top are
-re-checked exactly (see _certify), so the selection is unchanged.
+One large set keeps the device busy: each pick is a single matrix-vector product over all n rows
+(row blocks only when the rows are stored in float16/bfloat16, upcast block by block so the
+accumulation is in the working precision), an in-place running minimum and one threshold pass.
+Half-precision storage halves the bytes read per pick; its rounding is part of the scan bound
+(``scores.scan_tau``), and the band is certified exactly on the host like every engine's.
 """
 
 from __future__ import annotations
@@ -12,100 +12,85 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError, MissingDependencyError
-from ._certify import score_tau
-from .maxmin import _BLOCK_ELEMENTS
+from . import scores
+from .points import Points
 
-PRECISIONS = ("float32", "float16", "bfloat16")
 _HALF_BLOCK = 1 << 16  # rows upcast per block in half-precision storage
 
 
 class TorchState:
-    """Mirror of ``maxmin._NumpyState`` on a torch device (see there for the score convention)."""
+    """The engine state protocol of ``maxmin.greedy`` (see plain.PlainState) on a torch device."""
 
-    def __init__(self, X: np.ndarray, metric: str, device: str | None = None, precision: str = "float32"):
+    labels = None
+
+    def __init__(self, P: Points, device: str | None = None, precision: str = "float32"):
         try:
             import torch
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise MissingDependencyError("torch", "torch", "backend='torch'") from exc
-        if precision not in PRECISIONS:
-            raise InputError(f"precision={precision!r} is not supported; use one of: {', '.join(PRECISIONS)}")
         self.torch = torch
-        if device is None:
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(device)
-        self.precision = precision
-        X32 = torch.from_numpy(X)
+        self.device = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise InputError(f"device={device!r}: no CUDA device is available here; use device='cpu'")
+        self.work = getattr(torch, P.dtype.name)  # float32 or float64
         self.half = precision != "float32"
-        self.X = X32.to(self.device, dtype=getattr(torch, precision)) if self.half else X32.to(self.device)
-        self.Xc = X  # float32 host rows: the centers are exact even when the stored rows are not
-        self.cosine = metric == "cosine"
-        n = X.shape[0]
-        sq = np.einsum("ij,ij->i", X, X, dtype=np.float64)
-        self.tau = score_tau(X.shape[1], float(sq.max()), float(sq.min()), metric, precision)
-        self.sqnorm = None if self.cosine else torch.from_numpy(sq.astype(np.float32)).to(self.device)
-        self.score = torch.full((n,), float("inf"), dtype=torch.float32, device=self.device)
-        self._buf = torch.empty((n,), dtype=torch.float32, device=self.device)
-        self._zero = -1.0 if self.cosine else 0.0
+        if self.half and P.dtype != np.float32:
+            raise InputError(f"precision={precision!r} stores float32 working rows; drop dtype=float64")
+        host = torch.from_numpy(P.rows)  # shares memory with the working rows
+        self.X = host.to(self.device, dtype=getattr(torch, precision) if self.half else self.work)
+        n, d = P.rows.shape
+        # TF32 tensor cores round matmul operands to 10 bits where allowed: part of the bound, not ignored
+        tf32 = self.device.type == "cuda" and P.dtype == np.float32 and (
+            torch.backends.cuda.matmul.allow_tf32 or torch.get_float32_matmul_precision() != "highest")
+        self.tau = scores.scan_tau(d, float(P.sqnorm.max()), P.dtype, precision, tf32=tf32)
+        self.q = torch.from_numpy(P.sqnorm.astype(P.dtype)).to(self.device)
+        self.score = torch.full((n,), float("inf"), dtype=self.work, device=self.device)
+        self._buf = torch.empty((n,), dtype=self.work, device=self.device)
+        self._host = P.rows
 
-    def _dist(self, score: float) -> float:
-        if score == float("inf"):
-            return float("inf")
-        return max(0.0, 1.0 + score) if self.cosine else float(np.sqrt(max(0.0, score)))
-
-    def _matvec(self, c: int):
-        v = self.torch.from_numpy(self.Xc[c]).to(self.device)
+    def _matvec(self, v: np.ndarray):
+        v = self.torch.from_numpy(np.ascontiguousarray(v)).to(self.device)
         if not self.half:
             return self.torch.mv(self.X, v, out=self._buf)
         for s in range(0, self.X.shape[0], _HALF_BLOCK):
-            self.torch.mv(self.X[s : s + _HALF_BLOCK].float(), v, out=self._buf[s : s + _HALF_BLOCK])
+            self.torch.mv(self.X[s : s + _HALF_BLOCK].to(self.work), v, out=self._buf[s : s + _HALF_BLOCK])
         return self._buf
 
-    def add(self, c: int) -> None:
-        buf = self._matvec(c)
-        if self.cosine:
-            buf.neg_()
-        else:
-            buf.mul_(-2).add_(self.sqnorm).add_(self.sqnorm[c])
+    def add(self, v: np.ndarray, qv: float) -> None:
+        buf = self._matvec(v)
+        buf.mul_(-2).add_(self.q).add_(float(np.asarray(qv, dtype=self._host.dtype)))
         self.torch.minimum(self.score, buf, out=self.score)
 
-    def add_many(self, centers: np.ndarray) -> None:
-        idx = self.torch.as_tensor(centers, device=self.device)
-        C = self.torch.from_numpy(self.Xc[centers]).to(self.device)
-        rows = max(1, _BLOCK_ELEMENTS // max(1, len(centers)))
+    def add_many(self, C: np.ndarray, qc: np.ndarray) -> None:
+        Ct = self.torch.from_numpy(np.ascontiguousarray(C)).to(self.device)
+        qct = self.torch.from_numpy(qc.astype(self._host.dtype)).to(self.device)
+        rows = max(1, (1 << 20) // max(1, C.shape[0]))
         for s in range(0, self.X.shape[0], rows):
-            block = self.X[s : s + rows].float() @ C.T
-            if self.cosine:
-                best = -block.max(dim=1).values
-            else:
-                best = (self.sqnorm[s : s + rows, None] + self.sqnorm[idx][None, :] - 2 * block).min(dim=1).values
-            self.score[s : s + rows] = self.torch.minimum(self.score[s : s + rows], best)
+            B = self.X[s : s + rows].to(self.work) @ Ct.T
+            B.mul_(-2).add_(self.q[s : s + rows, None]).add_(qct[None, :])
+            self.score[s : s + rows] = self.torch.minimum(self.score[s : s + rows], B.min(dim=1).values)
 
-    def set_zero(self, idx, owner=None) -> None:
-        idx = self.torch.as_tensor(np.atleast_1d(idx), device=self.device)
-        self.score[idx] = self.score[idx].clamp(max=self._zero)
+    def exclude(self, pos) -> None:
+        idx = self.torch.as_tensor(np.atleast_1d(np.asarray(pos, dtype=np.int64)), device=self.device)
+        self.score[idx] = float("-inf")
 
-    def exclude(self, i: int) -> None:
-        self.score[i] = float("-inf")
+    def top(self) -> float:
+        return float(self.score.max()) if self.score.numel() else float("-inf")
 
-    def distance_of(self, i: int) -> float:
-        return self._dist(float(self.score[i]))
-
-    def score_of(self, i: int) -> float:
-        return float(self.score[i])
-
-    def farthest(self) -> tuple[int, float]:
-        # torch.argmax returns the first maximal index, as numpy does: ties go to the lowest index
-        i = int(self.torch.argmax(self.score))
-        return i, self._dist(float(self.score[i]))
-
-    def candidates(self) -> np.ndarray:
-        """Rows within 2*tau of the top score: the only ones that can be the exact farthest."""
-        top = float(self.score.max())
-        lo = top - 2 * self.tau if np.isfinite(top) else top
+    def band(self, lo: float) -> np.ndarray:
         return self.torch.nonzero(self.score >= lo).flatten().cpu().numpy()
+
+    def rows(self, pos: np.ndarray) -> np.ndarray:
+        return self._host[pos]
+
+    def position(self, i: int) -> int:
+        return i
 
     def snapshot(self) -> dict:
         return {"score": self.score.cpu().numpy()}
 
     def restore(self, snap: dict) -> None:
-        self.score.copy_(self.torch.from_numpy(np.asarray(snap["score"], dtype=np.float32)))
+        self.score.copy_(self.torch.from_numpy(np.asarray(snap["score"], dtype=self._host.dtype)))
+
+    def finish(self) -> None:
+        pass

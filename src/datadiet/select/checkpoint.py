@@ -1,7 +1,8 @@
 """Resumable selection: the selected prefix and the engine state, persisted every few seconds.
 
 A run killed at any point resumes from its last checkpoint and finishes with the identical
-result: the state is saved bit for bit (scores, cell assignment), not recomputed.
+result: the picks are certified exact, so they do not depend on the saved scan scores; those are
+saved bit for bit (scores, cell assignment) only so that the rest of the run is as fast.
 """
 
 from __future__ import annotations
@@ -39,12 +40,19 @@ class Checkpoint:
         self._last = time.monotonic()
 
     def load(self) -> dict | None:
-        """The saved arrays, or None for a fresh run; a checkpoint of another run is refused."""
+        """The saved arrays, or None for a fresh run; a checkpoint of another run, or a damaged
+        one, is refused with the fix."""
         if not self.path.exists():
             return None
-        with np.load(self.path, allow_pickle=False) as z:
-            data = {name: z[name] for name in z.files}
-        if str(data.pop("key")) != self.key:
+        try:
+            with np.load(self.path, allow_pickle=False) as z:
+                data = {name: z[name] for name in z.files}
+            saved = str(data.pop("key"))
+            int(data["done"]), data["indices"]
+        except Exception as exc:  # truncated, not a zip, pickled objects, missing arrays
+            raise InputError(f"--checkpoint {self.path} is damaged or not a datadiet checkpoint "
+                             f"({type(exc).__name__}); delete it to start over") from None
+        if saved != self.key:
             raise InputError(f"--checkpoint {self.folder} holds a different run (other data or settings); "
                              "use a new folder or delete it")
         return data
@@ -52,12 +60,12 @@ class Checkpoint:
     def due(self) -> bool:
         return time.monotonic() - self._last >= self.every
 
-    def save(self, done: int, indices: np.ndarray, distances: np.ndarray, state: dict) -> None:
-        """Atomically write the first `done` picks and the state after them."""
+    def save(self, done: int, indices: np.ndarray, state: dict) -> None:
+        """Atomically write the first `done` picks and the engine state after them."""
         self.folder.mkdir(parents=True, exist_ok=True)
         tmp = self.folder / (FILE + ".tmp.npz")
         np.savez(tmp, key=np.array(self.key), done=np.int64(done), indices=indices[:done],
-                 distances=distances[:done], **{f"state_{k}": v for k, v in state.items()})
+                 **{f"state_{k}": v for k, v in state.items()})
         os.replace(tmp, self.path)
         self._last = time.monotonic()
 

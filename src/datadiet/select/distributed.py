@@ -1,12 +1,12 @@
 """Row-sharded farthest-first on torch.distributed (gloo on CPU, NCCL on GPU).
 
-Rank r holds rows [lo_r, hi_r) of ``shard_bounds(n, world, r)`` and their scores. Per pick:
-all-reduce the largest score, all-gather each rank's certified best (count in the band, exact
-score, global index), and broadcast the chosen vector from its owner; every rank then updates
-its own shard. The picks are those of the certified single-process engine (ties to the lowest
-global index): the euclidean centering mean is summed in numpy's row order (relayed over the
-ranks), and a row with a bit-identical copy at a lower index on any rank waits until that
-vector is chosen, since two ranks' float64 scores of equal rows can differ in the last bit.
+Rank r holds rows [lo_r, hi_r) of ``shard_bounds(n, world, r)`` as working rows (the euclidean
+scale is all-reduced, so they are the single-process rows) and scans them with ``plain.PlainState``.
+The pick loop is ``maxmin.greedy``; its argmax here is collective (``CollectivePicker``): all-reduce
+the top scan score, count the band over the ranks, and where more than one row is in it, compare
+each rank's certified best by refined score and, if they cannot be told apart, by exact integer
+score. So the picks are exactly the single-process ones (ties to the lowest global index), for any
+number of ranks. The chosen vector is broadcast from its owner.
 
 ``maxmin_shard`` takes a rank's rows already in memory (what ``datadiet select --distributed``
 embeds per rank); ``maxmin_distributed`` slices them from a full array or memmap. Input checks
@@ -21,15 +21,17 @@ abbreviation of its --start-method and stops with "ambiguous option".)
 
 from __future__ import annotations
 
-import hashlib
 import os
 
 import numpy as np
 
 from ..errors import DatadietError, InputError, MissingDependencyError
-from ._certify import Certifier, _key, score_tau
-from ._common import as_points, check_metric, nonfinite_row_message, not_real_message, zero_row_message
-from .maxmin import LoopTail, MaxMinResult, _check_k
+from . import params, scores
+from .certify import Certifier, contenders, trace_of
+from .maxmin import MaxMinResult, greedy
+from .plain import PlainState
+from .points import (Duplicates, Points, as_points, first_bad_rows, max_abs, nonfinite_row_message,
+                     not_real_message, row_digests, zero_row_message)
 
 
 def shard_bounds(n: int, world: int, rank: int) -> tuple[int, int]:
@@ -101,10 +103,9 @@ def check_shard(dist, X, lo: int, hi: int, metric: str) -> None:
                    f"(its shard_bounds), got shape {X.shape}")
     elif (problem := not_real_message(X)) is None:
         width = X.shape[1]
-        finite = np.isfinite(X).all(axis=1)
-        bad_row = lo + int(np.argmin(finite)) if not finite.all() else None
-        zero = ~X.any(axis=1) if metric == "cosine" else np.zeros(0, dtype=bool)
-        zero_row = lo + int(np.argmax(zero)) if zero.any() else None
+        bad, zero = first_bad_rows(X, metric, max(1, (1 << 20) // max(1, width)))
+        bad_row = None if bad is None else lo + bad
+        zero_row = None if zero is None else lo + zero
     reports = gather_all(dist, (problem, width, bad_row, zero_row))
     problems = [r[0] for r in reports if r[0] is not None]
     if problems:
@@ -120,112 +121,72 @@ def check_shard(dist, X, lo: int, hi: int, metric: str) -> None:
         raise InputError(zero_row_message(min(zero)))
 
 
-def global_mean(dist, Xs: np.ndarray, n: int) -> np.ndarray:
-    """``X.mean(axis=0, dtype=np.float64)`` of the sharded X, with the single-process bits.
-
-    numpy sums axis 0 row after row, and float addition is not associative: a sum of per-shard
-    sums can differ in the last bit, which shifts the centered float32 rows and can flip a
-    near-tie pick. So the running sum is relayed: rank r continues rank r-1's sum over its rows.
-    Rank 0 always holds rows (shard_bounds gives the extra rows to the first ranks).
-    """
-    import torch
-
-    world, rank = dist.get_world_size(), dist.get_rank()
-    acc = None
-    if rank > 0:
-        buf = torch.empty(Xs.shape[1], dtype=torch.float64)
-        dist.recv(buf, src=rank - 1)
-        acc = buf.numpy()
-    acc = continue_sum(acc, Xs)
-    total = torch.from_numpy(np.ascontiguousarray(acc, dtype=np.float64))
-    if rank + 1 < world:
-        dist.send(total, dst=rank + 1)
-    dist.broadcast(total, src=world - 1)
-    return total.numpy() / n
-
-
-def continue_sum(acc: np.ndarray | None, X: np.ndarray, block: int = 4096) -> np.ndarray:
-    """float64 column sums of X added row by row onto `acc` (None: start at X's first row), as numpy's
-    axis-0 reduction orders them; blocks of rows bound the float64 copy."""
-    for s in range(0, X.shape[0], block):
-        B = X[s : s + block].astype(np.float64)
-        acc = np.add.reduce(B, axis=0) if acc is None else np.add.reduce(np.vstack([acc[None], B]), axis=0)
-    return acc
-
-
-class _ShardState:
-    """Scores of one shard: score = -x.c (cosine) or |x-c|^2 (euclidean), float32.
-
-    `hidden` rows have a bit-identical copy at a lower global index: they tie with it exactly, and
-    the single-process engine picks the lower index, but scores computed on two ranks can differ in
-    the last bit. So a hidden row stays out of the running (score -inf, its real score kept aside)
-    until its vector is chosen, when it becomes a copy of a chosen point, at distance exactly 0.
-    """
-
-    def __init__(self, X: np.ndarray, metric: str, tau: float, hidden: np.ndarray):
-        self.X, self.cosine, self.tau = X, metric == "cosine", tau
-        self.sqnorm = None if self.cosine else np.einsum("ij,ij->i", X, X)
-        self.score = np.full(X.shape[0], np.inf, dtype=X.dtype)
-        self._buf = np.empty(X.shape[0], dtype=X.dtype)
-        self.hidden = hidden
-        self.score[hidden] = -np.inf
-        self._aside = np.full(hidden.size, np.inf, dtype=X.dtype)
-        self._waiting: dict[bytes, list[int]] = {}
-        for pos, row in enumerate(hidden.tolist()):
-            self._waiting.setdefault(_key(X[row]), []).append(pos)
-
-    def add_vec(self, v: np.ndarray) -> None:
-        buf = np.matmul(self.X, v, out=self._buf)
-        if self.cosine:
-            np.negative(buf, out=buf)
-        else:
-            buf *= -2
-            buf += self.sqnorm
-            buf += np.float32(v @ v)
-        np.minimum(self.score, buf, out=self.score)
-        np.minimum(self._aside, buf[self.hidden], out=self._aside)
-
-    def reveal_copies(self, v: np.ndarray) -> None:
-        """Hidden rows equal to the chosen vector v join the running (call after add_vec(v))."""
-        for pos in self._waiting.pop(_key(v), []):
-            self.score[self.hidden[pos]] = self._aside[pos]
-
-    def score_of(self, row: int) -> float:
-        """The row's score, also while it is hidden (the start row may be a hidden copy)."""
-        if self.score[row] == -np.inf:
-            pos = np.flatnonzero(self.hidden == row)
-            if pos.size:
-                return float(self._aside[pos[0]])
-        return float(self.score[row])
-
-    def top(self) -> float:
-        return float(self.score.max()) if self.score.size else -np.inf
-
-    def band(self, top: float) -> np.ndarray:
-        lo = top - 2 * self.tau if np.isfinite(top) else top
-        return np.flatnonzero(self.score >= lo)
-
-
-def hidden_copies(dist, Xs: np.ndarray, lo: int) -> np.ndarray:
-    """Local rows with a bit-identical row (-0.0 == 0.0) at a lower global index, on any rank.
-
-    Rows are matched across ranks by a blake2b-128 digest (n x 16 bytes gathered, never n x d);
-    a false match has probability ~ n^2 / 2^129.
-    """
-    parts = gather_all(dist, row_digests(Xs))
-    digests = np.concatenate(parts)
+def global_duplicates(dist, W: np.ndarray, lo: int, n: int) -> Duplicates:
+    """Groups of bit-identical working rows over all ranks (global indices), from 128-bit digests:
+    n x 16 bytes gathered, never n x d; a false match has probability ~ n^2 / 2^129."""
+    digests = np.concatenate(gather_all(dist, row_digests(W)))
     _, first, inverse = np.unique(digests, axis=0, return_index=True, return_inverse=True)
     rep = first[inverse.reshape(-1)]
-    local = np.arange(lo, lo + Xs.shape[0])
-    return np.flatnonzero(rep[lo : lo + Xs.shape[0]] != local)
+    order = np.argsort(rep, kind="stable")
+    cuts = np.flatnonzero(np.diff(rep[order])) + 1
+    groups = {int(g[0]): g for g in np.split(order, cuts) if g.size > 1}
+    return Duplicates(rep.astype(np.int64), groups)
 
 
-def row_digests(A: np.ndarray) -> np.ndarray:
-    """(n, 2) uint64: a blake2b-128 digest of each row's bytes, -0.0 written as 0.0."""
-    A = np.ascontiguousarray(A)
-    zero = A.dtype.type(0)
-    raw = b"".join(hashlib.blake2b((row + zero).tobytes(), digest_size=16).digest() for row in A)
-    return np.frombuffer(raw, dtype=np.uint64).reshape(-1, 2)
+class CollectivePicker:
+    """``certify.Picker`` over all ranks: every rank returns the same global row index."""
+
+    def __init__(self, dist, sqnorm: np.ndarray, tau: float, dtype, d: int, lo: int, capacity: int):
+        import torch
+
+        self.dist, self.torch, self.lo, self.tau = dist, torch, lo, tau
+        self.cert = Certifier(dtype, d, sqnorm.size, capacity)
+        self.q = sqnorm
+
+    def add_center(self, v: np.ndarray, qv: float) -> None:
+        self.cert.add_center(v, qv)
+
+    def hint(self, state, i: int) -> tuple[None, int]:
+        return None, -1  # the trace is computed from the chosen vectors at the end
+
+    def _max(self, x: float) -> float:
+        t = self.torch.tensor([x], dtype=self.torch.float64)
+        self.dist.all_reduce(t, op=self.dist.ReduceOp.MAX)
+        return float(t[0])
+
+    def pick(self, state) -> int | None:
+        top = self._max(state.top())
+        if top == -np.inf:
+            return None
+        band = state.band(top - 2 * self.tau if top < np.inf else top)
+        counts = gather_all(self.dist, (int(band.size), self.lo + int(band[0]) if band.size else -1))
+        if sum(c for c, _ in counts) == 1 or self.cert.m == 0:
+            return min(i for c, i in counts if c)
+        best = None
+        if band.size:
+            j, v = self.cert.best(band, state.rows(band), self.q[band], band)
+            best = (v, self.lo + int(band[j]), int(band[j]))
+        bests = [b for b in gather_all(self.dist, None if best is None else best[:2]) if b is not None]
+        values = np.array([v for v, _ in bests])
+        c = contenders(values, self.cert.eps, self.cert.abs)
+        if c.size == 1:
+            return bests[int(c[0])][1]
+        mine = None  # the contenders' exact scores (integers): each from the rank that holds the row
+        if best is not None and best[1] in {bests[int(j)][1] for j in c}:
+            mine = (self.cert.exact(state.rows(np.array([best[2]]))[0], self.q[best[2]]), best[1])
+        exact = [e for e in gather_all(self.dist, mine) if e is not None]
+        top_exact = max(e for e, _ in exact)
+        return min(i for e, i in exact if e == top_exact)
+
+    def covering(self, state) -> float:
+        i = self.pick(state)
+        if i is None:
+            return 0.0
+        value = None
+        if 0 <= i - self.lo < state.score.size:
+            p = i - self.lo
+            value = float(self.cert.values(np.array([p]), state.rows(np.array([p])), self.q[[p]])[0])
+        return next(v for v in gather_all(self.dist, value) if v is not None)
 
 
 def maxmin_distributed(X, k: int, metric: str = "cosine", start: int | None = None, seed: int = 0,
@@ -237,8 +198,25 @@ def maxmin_distributed(X, k: int, metric: str = "cosine", start: int | None = No
     return maxmin_shard(X[lo:hi], n, k, metric=metric, start=start, seed=seed, progress=progress)
 
 
+def shard_points(dist, local_rows, lo: int, hi: int, metric: str, dtype=np.float32) -> Points:
+    """The working rows of this rank's shard, equal to the same rows of the single-process ``as_points``
+    (checked collectively first; the euclidean scale comes from the global max |x|)."""
+    rows = np.asarray(local_rows)
+    check_shard(dist, rows, lo, hi, metric)
+    amax = None
+    if metric == "euclidean":
+        import torch
+
+        t = torch.tensor([max_abs(rows) if rows.size else 0.0], dtype=torch.float64)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        amax = float(t[0])
+    if hi == lo:
+        return Points(np.empty((0, rows.shape[1]), dtype=dtype), metric, 0)
+    return as_points(rows, metric, dtype=dtype, amax=amax, check=False)
+
+
 def maxmin_shard(local_rows, n: int, k: int, metric: str = "cosine", start: int | None = None, seed: int = 0,
-                 *, progress=None) -> MaxMinResult:
+                 *, progress=None, return_points: bool = False):
     """Farthest-first over all ranks, each holding only its own rows.
 
     Parameters
@@ -248,75 +226,53 @@ def maxmin_shard(local_rows, n: int, k: int, metric: str = "cosine", start: int 
     n : int
         Number of rows over all ranks.
 
-    Every rank returns the same MaxMinResult (global row indices): the picks of the certified
-    single-process engines (``maxmin(X, k, backend="pruned")``), which the plain "numpy" scan
-    matches except where float32 rounding decides a near-tie.
+    Every rank returns the same MaxMinResult (global row indices), equal to
+    ``maxmin(X, k, metric, start, seed, dtype=np.float32)`` on the assembled matrix; with
+    `return_points`, also this rank's working rows (``points.Points``) for the metrics.
 
     Notes
     -----
     Per rank: O((hi - lo) * d) for the rows and O(n) for the 16-byte row digests that find
-    copies across ranks; per pick, three small collectives and one d-vector broadcast.
+    copies across ranks; per pick, a few small collectives and one d-vector broadcast.
     """
     import torch
 
     dist = init_from_env()
-    check_metric(metric)
+    params.METRIC.check(metric)
     world, rank = dist.get_world_size(), dist.get_rank()
-    k = _check_k(k, n)
+    k = params.check_k(k, n)
+    start = params.check_start(start, n)
     if start is None:
-        start = int(np.random.default_rng(seed).integers(n))
-    elif not 0 <= int(start) < n:
-        raise InputError(f"start={start} is out of range; choose a row index in 0..{n - 1}")
+        start = int(np.random.default_rng(params.check_seed(seed)).integers(n))
     lo, hi = shard_bounds(n, world, rank)
-    rows = np.asarray(local_rows)
-    check_shard(dist, rows, lo, hi, metric)
-    Xs = as_points(rows, metric) if hi > lo else np.empty((0, rows.shape[1]), dtype=np.float32)
-    if metric == "euclidean":  # subtract the global mean, as the single-process engine does
-        Xs = Xs - global_mean(dist, Xs, n).astype(np.float32)
-    sq = np.einsum("ij,ij->i", Xs, Xs, dtype=np.float64)
-    bounds = torch.tensor([sq.max() if sq.size else -np.inf, -(sq.min() if sq.size else np.inf)], dtype=torch.float64)
-    dist.all_reduce(bounds, op=dist.ReduceOp.MAX)
-    tau = score_tau(Xs.shape[1], float(bounds[0]), -float(bounds[1]), metric)
-    state = _ShardState(Xs, metric, tau, hidden_copies(dist, Xs, lo))
-    cert = Certifier(Xs, metric, capacity=k)
+    P = shard_points(dist, local_rows, lo, hi, metric)
+    M = torch.tensor([float(P.sqnorm.max()) if P.n else 0.0], dtype=torch.float64)
+    dist.all_reduce(M, op=dist.ReduceOp.MAX)
+    state = PlainState(P)
+    state.tau = scores.scan_tau(P.d, float(M[0]), P.dtype)  # one band for all ranks
+    picker = CollectivePicker(dist, P.sqnorm, state.tau, P.dtype, P.d, lo, k + 1)
     owners = [shard_bounds(n, world, r) for r in range(world)]
-    indices = np.empty(k, dtype=np.int64)
-    distances = np.empty(k, dtype=np.float64)
-    tail = LoopTail(k, 0, progress)
-    for step in range(k):
-        if step == 0:
-            i = start
-        else:
-            top = torch.tensor([state.top()], dtype=torch.float64)
-            dist.all_reduce(top, op=dist.ReduceOp.MAX)
-            cand = state.band(float(top[0]))
-            mine = torch.tensor([0.0, -np.inf, np.inf], dtype=torch.float64)
-            if cand.size:
-                s = cert.scores(cand, Xs[cand])
-                best = np.flatnonzero(s == s.max())[0]  # cand is sorted: lowest index among ties
-                mine = torch.tensor([cand.size, s[best], lo + cand[best]], dtype=torch.float64)
-            allc = [torch.empty(3, dtype=torch.float64) for _ in range(world)]
-            dist.all_gather(allc, mine)
-            table = torch.stack(allc).numpy()
-            if table[:, 0].sum() == 1:
-                i = int(table[table[:, 0] == 1, 2][0])
-            else:
-                live = table[table[:, 0] > 0]
-                tied = live[live[:, 1] == live[:, 1].max()]
-                i = int(tied[:, 2].min())
+    chosen: list[tuple[np.ndarray, float]] = []
+
+    def vector(i: int):
         owner = next(r for r, (a, b) in enumerate(owners) if a <= i < b)
-        payload = torch.empty(Xs.shape[1] + 1, dtype=torch.float64)
+        payload = torch.zeros(P.d + 1, dtype=torch.float64)
         if rank == owner:
-            payload[:-1] = torch.from_numpy(Xs[i - lo].astype(np.float64))
-            payload[-1] = state.score_of(i - lo)
+            payload[:-1] = torch.from_numpy(P.rows[i - lo].astype(np.float64))
+            payload[-1] = float(P.sqnorm[i - lo])
         dist.broadcast(payload, src=owner)
-        v = payload[:-1].numpy().astype(np.float32)
-        indices[step], distances[step] = i, cert.distance(float(payload[-1]), v)
-        if step + 1 < k:
-            state.add_vec(v)
-            state.reveal_copies(v)
-            if rank == owner:
-                state.score[i - lo] = -np.inf
-            cert.add_vector(v)
-        tail.picked(step)
-    return MaxMinResult(indices, distances)
+        v = payload[:-1].numpy().astype(P.dtype)
+        chosen.append((v, float(payload[-1])))
+        return v, float(payload[-1])
+
+    def local(rows) -> np.ndarray:
+        rows = np.atleast_1d(np.asarray(rows))
+        return rows[(rows >= lo) & (rows < hi)] - lo
+
+    dup = global_duplicates(dist, P.rows, lo, n)
+    indices, covering, _ = greedy(n, dup, state, picker, k, start, np.empty(0, dtype=np.int64), vector=vector,
+                                  local=local, progress=progress)
+    C = np.stack([v for v, _ in chosen])
+    distances = P.distance(trace_of(C, np.array([q for _, q in chosen]), 0))
+    res = MaxMinResult(indices, np.atleast_1d(distances), P.distance(covering))
+    return (res, P) if return_points else res

@@ -24,9 +24,11 @@ import numpy as np
 from .. import __version__
 from ..errors import InputError
 from ..io import Dataset, read_dataset, record_texts, write_json, write_lines, write_subset
-from . import metrics
+from . import metrics, params
 from .baselines import random_subset
 from .maxmin import maxmin
+from .plot import pca_2d
+from .points import Points, as_points
 
 logger = logging.getLogger(__name__)
 
@@ -115,8 +117,9 @@ def embed_dataset(ds: Dataset, config: SelectConfig, progress: Callable[[int, in
     if ds.embeddings is not None:
         if config.field or config.template:
             raise InputError(f"{ds.path}: holds embeddings; --field/--template only apply to text inputs")
-        # the file is memory-mapped: this copies rows lo..hi only (under --distributed, the rank's shard)
-        return np.array(ds.embeddings[lo:hi], dtype=np.float32), {"embedder": "npy", "cache_hit": None}
+        # the file is memory-mapped: the working rows are built from rows lo..hi only (under
+        # --distributed, the rank's shard), block by block, without another copy of the file
+        return ds.embeddings[lo:hi], {"embedder": "npy", "cache_hit": None}
     from ..embed import embed_cached, get_embedder
 
     template = config.template
@@ -173,10 +176,10 @@ def select_dataset(
     where = str(ds.path) if ds.path else "the built-in data"
     n = len(ds)
     k = resolve_k(config.k, n, where)
+    params.check_engine(config.backend, config.metric, config.precision, distributed=distributed,
+                        checkpoint=checkpoint)
     check_outputs(ds.path, outputs)
     if distributed:
-        if checkpoint is not None:
-            raise InputError("--checkpoint is not supported with --distributed yet; drop one of them")
         from ..errors import DatadietError
         from .distributed import init_from_env
 
@@ -198,17 +201,30 @@ def select_dataset(
 
     X, emb = embed_dataset(ds, config, embed_progress)
     _check_vectors(X, ds, config.metric)
+    P = as_points(X, config.metric, dtype=np.float32)
+    del X
     t1 = time.perf_counter()
-    res = maxmin(X, k, metric=config.metric, start=config.start, seed=config.seed,
+    res = maxmin(P, k, metric=config.metric, start=config.start, seed=config.seed,
                  backend=config.backend, precision=config.precision, checkpoint=checkpoint,
                  progress=select_progress)
     t2 = time.perf_counter()
     rnd = random_subset(n, k, seed=config.seed)
-    ours, theirs = metrics.summary(X, res.indices, config.metric), metrics.summary(X, rnd, config.metric)
-    distinct = metrics.distinct_rows(X, config.metric)
+    ours = _selection_metrics(res, metrics._nn_within(P, res.indices))
+    theirs = metrics.summary(P, rnd, config.metric)
     t3 = time.perf_counter()
-    stats = _stats(ds, config, k, res.indices, ours, theirs, distinct, int(X.shape[1]), emb, (t0, t1, t2, t3))
-    return _write(ds, res.indices, rnd, stats, outputs, X, config.metric)
+    stats = _stats(ds, config, k, res.indices, ours, theirs, P.duplicates.distinct, P.d, emb, (t0, t1, t2, t3))
+    plot_points = pca_2d(P.rows) if outputs.plot else None
+    return _write(ds, res.indices, rnd, stats, outputs, plot_points)
+
+
+def _selection_metrics(res, nn: np.ndarray) -> dict[str, float]:
+    """The selection's metrics from its own trace (h_min = the trace's minimum, exactly the value the
+    trace reports) and its nearest-neighbour pass (mean NN distance)."""
+    return {
+        "h_min": float(res.distances[1:].min()) if res.distances.size > 1 else float("inf"),
+        "covering_radius": float(res.covering_radius),
+        "mean_nn_distance": float(nn.mean()) if nn.size else float("inf"),
+    }
 
 
 def _leave_group(dist) -> None:
@@ -222,7 +238,7 @@ def _select_sharded(ds: Dataset, config: SelectConfig, outputs: Outputs, k: int,
                     embed_progress, select_progress) -> SelectionReport:
     """select_dataset on one torchrun rank: rows [lo, hi) only; every step is collective."""
     from . import _sharded_metrics as sharded
-    from .distributed import gather_all, init_from_env, maxmin_shard, run_together, shard_bounds
+    from .distributed import gather_all, global_duplicates, init_from_env, maxmin_shard, run_together, shard_bounds
 
     dist = init_from_env()
     t0 = time.perf_counter()  # after the rendezvous, which waits for the slowest rank to start
@@ -231,25 +247,24 @@ def _select_sharded(ds: Dataset, config: SelectConfig, outputs: Outputs, k: int,
     X, emb = run_together(dist, lambda: embed_dataset(ds, config, embed_progress, rows=(lo, hi)))
     _check_vectors(X, ds, config.metric, lo=lo, dist=dist)
     t1 = time.perf_counter()
-    res = maxmin_shard(X, n, k, metric=config.metric, start=config.start, seed=config.seed,
-                       progress=select_progress)
+    res, P = maxmin_shard(X, n, k, metric=config.metric, start=config.start, seed=config.seed,
+                          progress=select_progress, return_points=True)
+    del X
     t2 = time.perf_counter()
     rnd = random_subset(n, k, seed=config.seed)
-    P = sharded.points(X, config.metric)
-    ours = sharded.summary(dist, P, n, res.indices, config.metric)
-    theirs = sharded.summary(dist, P, n, rnd, config.metric)
-    del P
-    distinct = sharded.distinct_rows(dist, X, config.metric)
+    S, qs = sharded.gather_rows(dist, P, n, res.indices)
+    nn = metrics._nn_within(Points(S, P.metric, P.scale_exp, qs), np.arange(k)) if rank == 0 else None
+    theirs = sharded.summary(dist, P, n, rnd)
+    distinct = global_duplicates(dist, P.rows, lo, n).distinct
     hits = gather_all(dist, emb["cache_hit"])  # each rank looked up its own shard's entry
     emb = {**emb, "cache_hit": None if hits[0] is None else all(hits)}
-    plot_points = sharded.pca_2d(dist, X, n, config.metric) if outputs.plot else None
+    plot_points = sharded.pca_2d(dist, P) if outputs.plot else None
     t3 = time.perf_counter()
     if rank != 0:
         return SelectionReport(res.indices, {"rank": rank})
-    stats = _stats(ds, config, k, res.indices, ours, theirs, distinct, int(X.shape[1]), emb, (t0, t1, t2, t3))
-    # The plot gets the 2-D projection: plot_selection's own PCA of 2-D principal coordinates
-    # leaves them as they are, and no rank has to hold all n x d rows.
-    return _write(ds, res.indices, rnd, stats, outputs, plot_points, "euclidean")
+    stats = _stats(ds, config, k, res.indices, _selection_metrics(res, nn), theirs, distinct, P.d, emb,
+                   (t0, t1, t2, t3))
+    return _write(ds, res.indices, rnd, stats, outputs, plot_points)
 
 
 def _stats(ds: Dataset, config: SelectConfig, k: int, indices: np.ndarray, ours: dict, theirs: dict,
@@ -278,7 +293,7 @@ def _stats(ds: Dataset, config: SelectConfig, k: int, indices: np.ndarray, ours:
 
 
 def _write(ds: Dataset, indices: np.ndarray, rnd: np.ndarray, stats: dict, outputs: Outputs,
-           plot_points: np.ndarray | None, plot_metric: str) -> SelectionReport:
+           plot_points: np.ndarray | None) -> SelectionReport:
     """Write the requested files (each atomically) and report them."""
     if outputs.out:
         write_subset(ds, indices, outputs.out)
@@ -287,7 +302,7 @@ def _write(ds: Dataset, indices: np.ndarray, rnd: np.ndarray, stats: dict, outpu
     if outputs.plot:
         from .plot import plot_selection
 
-        plot_selection(plot_points, indices, rnd, outputs.plot, metric=plot_metric,
+        plot_selection(plot_points, indices, rnd, outputs.plot,
                        title=f"{stats['input']}: uniform max-min vs random, k={stats['k']} of {stats['n']}")
     if outputs.stats_out:
         write_json(stats, outputs.stats_out)

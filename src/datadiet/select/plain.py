@@ -1,0 +1,143 @@
+"""The plain scan: every row's score against a new center by one matrix-vector product per pick.
+
+Bound by memory bandwidth (all of X is read once per pick); the default below
+``params.PRUNE_FROM`` rows, where one pass costs less than the pruned engine's bookkeeping.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import scores
+from .points import Points
+
+# Rows per block when a step needs a (rows x centers) matrix: bounds extra memory to ~4 MB.
+_BLOCK_ELEMENTS = 1 << 20
+
+
+class PlainState:
+    """score[i] = scan score of row i against its nearest chosen center (-inf: out of the running).
+
+    Implements the engine state protocol used by ``maxmin.greedy``: add / add_many / exclude /
+    top / band / rows / position / snapshot / restore, with ``tau`` the scan error bound. It also
+    keeps each row's nearest center (``assign``, its index in the order of the centers) and its
+    second-smallest scan score: where that is more than 2 tau above the smallest, no other center
+    can be the exact nearest one, and the row's exact score needs one refined pair (``nearest_known``)
+    instead of a pass over every center. That costs four passes over n scores per pick, which saves
+    far more than it costs once k is a fair share of n.
+    """
+
+    labels = None  # rows are never re-sorted: position == row index
+
+    def __init__(self, P: Points, track: bool = True):
+        self.X = P.rows
+        self.track = track
+        n, d = self.X.shape
+        dt = self.X.dtype
+        self.q = P.sqnorm.astype(dt)
+        # cosine: unit rows, |x|^2 within delta of 1, so the score is kept as -x.c (one product per
+        # pick, no additions): |x - c|^2 = 2 + 2 score up to 2 delta. tau is in the score's own units.
+        self.unit = P.metric == "cosine"
+        if self.unit:
+            delta = float(np.abs(P.sqnorm - 1).max(initial=0.0)) * (1 + 1e-9) + 4 * scores.gamma(d, scores.U64)
+            self.tau = scores.unit_scan_tau(d, delta, dt)
+        else:
+            self.tau = scores.scan_tau(d, float(P.sqnorm.max(initial=0.0)), dt)
+        self.score = np.full(n, np.inf, dtype=dt)
+        self.second = np.full(n, np.inf, dtype=dt)
+        self.assign = np.full(n, -1, dtype=np.int32)
+        self.m = 0  # centers applied
+        self._buf = np.empty(n, dtype=dt)
+        self._tmp = np.empty(n, dtype=dt)
+        self._lower = np.empty(n, dtype=bool)
+
+    def add(self, v: np.ndarray, qv: float) -> None:
+        if self.unit:
+            buf = np.matmul(self.X, -v, out=self._buf)  # -(x.c), exactly the negated product
+        else:
+            buf = np.matmul(self.X, -2 * v, out=self._buf)  # -2 x.c: scaling by 2 is exact
+            buf += self.q
+            buf += self.X.dtype.type(qv)
+        if self.track:  # second smallest of the union: min(second, max(new, old smallest))
+            np.maximum(buf, self.score, out=self._tmp)
+            np.minimum(self.second, self._tmp, out=self.second)
+            np.less(buf, self.score, out=self._lower)
+            np.copyto(self.assign, self.m, where=self._lower)
+        np.minimum(self.score, buf, out=self.score)
+        self.m += 1
+
+    def add_many(self, C: np.ndarray, qc: np.ndarray) -> None:
+        """Several centers at once (an existing subset): one block product instead of k scans."""
+        qc = qc.astype(self.X.dtype)
+        rows = max(1, _BLOCK_ELEMENTS // max(1, C.shape[0]))
+        for s in range(0, self.X.shape[0], rows):
+            B = self.X[s : s + rows] @ C.T
+            if self.unit:
+                np.negative(B, out=B)
+            else:
+                B *= -2
+                B += self.q[s : s + rows, None]
+                B += qc[None, :]
+            arg = B.argmin(axis=1)
+            two = np.partition(B, 1, axis=1)[:, :2] if C.shape[0] > 1 else np.concatenate(
+                [B, np.full_like(B, np.inf)], axis=1)
+            sl = slice(s, s + rows)
+            old = self.score[sl]
+            self.second[sl] = np.minimum(np.minimum(self.second[sl], two[:, 1]), np.maximum(old, two[:, 0]))
+            lower = two[:, 0] < old
+            self.assign[sl][lower] = self.m + arg[lower]
+            self.score[sl] = np.minimum(old, two[:, 0])
+        self.m += C.shape[0]
+
+    def nearest_known(self, pos: np.ndarray) -> np.ndarray:
+        """Each row's nearest center (index in the centers' order) where it is the only one that can
+        be the exact nearest, else -1 (always -1 without tracking)."""
+        if not self.track:
+            return np.full(np.size(pos), -1)
+        clear = self.second[pos] > self.score[pos] + 2 * self.tau
+        return np.where(clear, self.assign[pos], -1)
+
+    def nearest_of(self, i: int) -> int:
+        """nearest_known for one row (scalar operations: this runs once per pick)."""
+        if not self.track:
+            return -1
+        return int(self.assign[i]) if float(self.second[i]) > float(self.score[i]) + 2 * self.tau else -1
+
+    def band_of_top(self, two_tau: float) -> np.ndarray:
+        """Rows whose scan score is within two_tau of the top (the top row alone, most picks)."""
+        i = int(np.argmax(self.score))
+        top = float(self.score[i])
+        if top == -np.inf:
+            return np.empty(0, dtype=np.int64)
+        return np.flatnonzero(self.score >= (top - two_tau if top < np.inf else top))
+
+    def exclude(self, pos) -> None:
+        self.score[pos] = -np.inf
+
+    def top(self) -> float:
+        return float(self.score.max()) if self.score.size else -np.inf
+
+    def band(self, lo: float) -> np.ndarray:
+        return np.flatnonzero(self.score >= lo)
+
+    def rows(self, pos: np.ndarray) -> np.ndarray:
+        return self.X[pos]
+
+    def row(self, i: int) -> np.ndarray:
+        """A copy of row i's working vector (by row index)."""
+        return self.X[i].copy()
+
+    def position(self, i: int) -> int:
+        return i
+
+    def snapshot(self) -> dict:
+        return {"score": self.score, "second": self.second, "assign": self.assign, "m": np.int64(self.m)}
+
+    def restore(self, snap: dict) -> None:
+        self.score[:] = snap["score"]
+        self.second[:] = snap["second"]
+        self.assign[:] = snap["assign"]
+        self.m = int(snap["m"])
+
+    def finish(self) -> None:
+        pass
