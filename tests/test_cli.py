@@ -105,7 +105,7 @@ def _bad_inputs(tmp_path):
     nan[1, 2] = np.nan
     good = jsonl(tmp_path / "good.jsonl", [{"text": t} for t in TEXTS])
     return {
-        "k too large": (["select", good, "-k", 11], "larger than the number of rows (10)"),
+        "k too large": (["select", good, "-k", 11], "larger than the number of rows available (10)"),
         "k zero": (["select", good, "-k", 0], "at least 1"),
         "empty file": (["select", _write(tmp_path / "e.jsonl", b""), "-k", 1], "file is empty"),
         "non-utf8": (["select", _write(tmp_path / "l.txt", "d\u00e9j\u00e0\n".encode("latin-1")), "-k", 1], "not UTF-8"),
@@ -116,7 +116,7 @@ def _bad_inputs(tmp_path):
         "zero vector cosine": (["select", _npy(tmp_path / "z.npy", zero), "-k", 2], "z.npy, row 3 is an all-zero vector"),
         "empty text cosine": (["select", jsonl(tmp_path / "t.jsonl", [{"text": "a b"}, {"text": ""}]), "-k", 1],
                               "line 2 embeds to an all-zero vector"),
-        "out is input": (["select", good, "-k", 2, "--out", good], "is the input file"),
+        "out is input": (["select", good, "-k", 2, "--out", good], "is the input; give every output its own new path"),
         "unknown embedder": (["select", good, "-k", 2, "--embedder", "bert"], "not one of"),
         "missing file": (["select", tmp_path / "nope.jsonl", "-k", 2], "no such file"),
     }

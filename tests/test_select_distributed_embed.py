@@ -103,13 +103,13 @@ def test_ranks_embed_their_shards_and_match_one_process(tmp_path, metric, k, wor
     assert (got["h_min"] == 0.0) == (k > 281)
 
     # Each rank embedded its own shard only: one cache entry per shard, keyed by exactly its texts.
-    entries = sorted((tmp_path / "cache-ranks" / "embeddings").glob("*.npy"))
+    entries = sorted((tmp_path / "cache-ranks" / "embeddings").glob("*.npz"))
     expected = []
     for rank in range(world):
         lo, hi = shard_bounds(len(texts), world, rank)
         digest = cache_digest(get_embedder("hashing"), texts[lo:hi])
-        expected.append(tmp_path / "cache-ranks" / "embeddings" / f"hashing-{digest[:16]}.npy")
-        np.testing.assert_array_equal(np.load(expected[-1]), X[lo:hi])
+        expected.append(tmp_path / "cache-ranks" / "embeddings" / f"hashing-{digest[:16]}.npz")
+        np.testing.assert_array_equal(np.load(expected[-1])["vectors"], X[lo:hi])
     assert entries == sorted(expected)
 
 
@@ -154,7 +154,7 @@ def _rank_main(rank, world, port, src, out):
 
     from datadiet.io import read_dataset
     from datadiet.select.distributed import maxmin_shard
-    from datadiet.select.pipeline import SelectConfig, select_dataset
+    from datadiet.select.pipeline import SelectConfig, run as select_dataset
 
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
     errors = []
@@ -189,7 +189,7 @@ def test_every_rank_raises_the_single_process_error_and_agrees_on_copies(tmp_pat
     import torch.multiprocessing as mp
 
     from datadiet.io import read_dataset
-    from datadiet.select.pipeline import SelectConfig, select_dataset
+    from datadiet.select.pipeline import SelectConfig, run as select_dataset
 
     monkeypatch.setenv("DATADIET_CACHE", str(tmp_path / "cache"))
     texts = texts_with_copies(40)

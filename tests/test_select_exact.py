@@ -174,3 +174,82 @@ def test_float64_on_torch_works():
         maxmin(X, 3, backend="torch", device="cpu", dtype=np.float64, precision="float16")
     with pytest.raises(InputError, match="device"):
         maxmin(X, 3, backend="pruned", device="cuda")
+
+
+def _shard_main(rank, world, port, out):
+    """Each rank runs maxmin_shard on its rows of every fixed family and records the result."""
+    import json
+    import os
+
+    import torch.distributed as dist
+
+    from datadiet.select.distributed import maxmin_shard, shard_bounds
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    try:
+        got = []
+        for X, k, metric, start in shard_families():
+            lo, hi = shard_bounds(len(X), world, rank)
+            res = maxmin_shard(X[lo:hi], len(X), k, metric=metric, start=start)
+            got.append([res.indices.tolist(), res.distances.tolist()])
+        with open(os.path.join(out, f"rank{rank}.json"), "w") as fh:
+            json.dump(got, fh)
+    finally:
+        dist.destroy_process_group()
+
+
+def shard_families():
+    """Ties, copies on both sides of a shard boundary, offset clusters, wide magnitudes, fewer rows than ranks."""
+    rng = np.random.default_rng(7)
+    grid = rng.integers(-2, 3, size=(31, 3)).astype(np.float32)
+    grid[~grid.any(axis=1), 0] = 1
+    copies = rng.standard_normal((6, 4)).astype(np.float32)[rng.integers(6, size=40)]
+    offset = (rng.choice([-1000.0, 1000.0], size=(60, 1)) + 0.01 * rng.standard_normal((60, 5))).astype(np.float32)
+    wide = (rng.standard_normal((50, 4)) * 10.0 ** rng.uniform(-30, 30, size=(50, 1))).astype(np.float32)
+    return [(grid, 20, "euclidean", 0), (grid, 20, "cosine", 3), (copies, 12, "cosine", None),
+            (copies, 12, "euclidean", 5), (offset, 15, "euclidean", 0), (wide, 20, "cosine", 1),
+            (wide, 20, "euclidean", 1), (grid[:2], 2, "euclidean", 0)]
+
+
+@pytest.mark.parametrize("world", [2, 3])
+def test_shards_match_the_oracle(tmp_path, world):
+    import json
+    import socket
+
+    mp = pytest.importorskip("torch.multiprocessing")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_shard_main, args=(world, port, str(tmp_path)), nprocs=world, join=True)
+    for case, (X, k, metric, start) in enumerate(shard_families()):
+        first = int(np.random.default_rng(0).integers(len(X))) if start is None else start
+        want, dist = oracle(X, k, metric, np.float32, start=first)
+        for rank in range(world):
+            idx, got = json.loads((tmp_path / f"rank{rank}.json").read_text())[case]
+            assert idx == want, (case, rank)
+            for g, r in zip(got, dist):
+                assert g == r or abs(g - r) <= 1e-9 * abs(r), (case, g, r)
+
+
+class _Kill(Exception):
+    pass
+
+
+@pytest.mark.parametrize("engine", ENGINES[:3], ids=ENGINE_IDS[:3])
+def test_resumed_runs_match_the_oracle(tmp_path, engine):
+    rng = np.random.default_rng(8)
+    X = rng.integers(-3, 4, size=(80, 3)).astype(np.float32)
+    X[~X.any(axis=1), 0] = 1
+
+    def killer(done):
+        if done >= 17:
+            raise _Kill
+
+    for metric in ("cosine", "euclidean"):
+        ck = tmp_path / metric
+        with pytest.raises(_Kill):
+            maxmin(X, 40, metric=metric, start=2, checkpoint=ck, checkpoint_every=0.0, progress=killer, **engine)
+        res = maxmin(X, 40, metric=metric, start=2, checkpoint=ck, **engine)
+        want, dist = oracle(X, 40, metric, np.float32, start=2)
+        assert res.indices.tolist() == want
+        np.testing.assert_allclose(res.distances[1:], dist[1:], rtol=1e-9)

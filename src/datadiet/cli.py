@@ -14,9 +14,10 @@ import typer
 from typer.core import TyperGroup
 
 from . import __version__
-from .clikit import Quiet, err_console, handle_errors, progress_bar
+from .clikit import OneLineErrors, Quiet, err_console, handle_errors, progress_bar
 
 app = typer.Typer(
+    cls=OneLineErrors,
     name="datadiet",
     help="Train neural networks on less data, faster, and know why.",
     no_args_is_help=True,
@@ -41,27 +42,46 @@ def _root(
     pass
 
 
-@app.command("select")
+_SELECT_HELP = (
+    "Pick the most uniform k-subset (greedy max-min distance, arXiv 2506.24120).\n\n"
+    "INPUT: a .jsonl/.ndjson, .json (array of objects), .csv, .parquet or .txt (one example per line) file, "
+    "any of the text formats gzip-compressed (.jsonl.gz, .json.gz, .csv.gz, .txt.gz), a Hugging Face datasets "
+    "folder written by save_to_disk or an .arrow file, or a .npy embedding matrix (used as it is). Omitted: the "
+    "built-in ShareGPT V3 instructions, k = half, every output in results/select-sharegpt/."
+)
+
+
+@app.command("select", help=_SELECT_HELP)
 @handle_errors
 def select_cmd(
-    input: Annotated[Optional[Path], typer.Argument(metavar="INPUT", 
-        help="JSONL, JSON array, CSV, Parquet, .txt (one example per line) or .npy embeddings. "
-             "Omitted: the built-in ShareGPT V3 instructions, k = half, outputs in results/select-sharegpt/.")] = None,
-    k: Annotated[Optional[int], typer.Option("-k", "--k", help="Subset size (default: half of the rows).")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Selected records, input's format, selection order.")] = None,
+    input: Annotated[Optional[Path], typer.Argument(metavar="INPUT", show_default=False,
+        help="The data (see above); omitted: the built-in ShareGPT V3 instructions.")] = None,
+    k: Annotated[Optional[int], typer.Option("-k", "--k", show_default="half of the rows",
+        help="Subset size, 1..n.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Selected records in the input's own format and framing, "
+        "selection order (a save_to_disk folder for a datasets input; gzip when the name ends in .gz).")] = None,
     indices_out: Annotated[Optional[Path], typer.Option("--indices-out", help="Selected 0-based row indices, one per line.")] = None,
-    stats_out: Annotated[Optional[Path], typer.Option("--stats-out", help="JSON: n, k, h_min, covering_radius and the same for a random subset.")] = None,
-    field: Annotated[Optional[str], typer.Option("--field", help="Record field holding the text (default: 'text').")] = None,
-    template: Annotated[Optional[str], typer.Option("--template", help="Text from several fields, e.g. '{instruction}\\n{output}'.")] = None,
-    embedder: Annotated[Optional[str], typer.Option("--embedder", help="hashing | word2vec | static | minilm.")] = None,
-    metric: Annotated[str, typer.Option("--metric", help="cosine | euclidean.")] = "cosine",
-    start: Annotated[Optional[int], typer.Option("--start", help="Row index of the first selected point (default: drawn with --seed).")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed for the first point and the random baseline.")] = 0,
+    stats_out: Annotated[Optional[Path], typer.Option("--stats-out", help="JSON: n, k, h_min, covering_radius, "
+        "mean_nn_distance, the same for a random subset, distinct_rows, timings, the config.")] = None,
+    field: Annotated[Optional[str], typer.Option("--field", show_default="text",
+        help="Record field holding the text (a string; other types are refused).")] = None,
+    template: Annotated[Optional[str], typer.Option("--template",
+        help="Text from several fields, e.g. '{instruction}\\n{output}'; \\n and \\t are newline and tab.")] = None,
+    embedder: Annotated[str, typer.Option("--embedder", help="hashing | word2vec | static | minilm "
+        "(static: model2vec, in datadiet[select]; hashing needs no extra).")] = "static",
+    metric: Annotated[str, typer.Option("--metric", help="cosine (|x - c|^2 / 2 of unit rows) | euclidean.")] = "cosine",
+    start: Annotated[Optional[int], typer.Option("--start", show_default="drawn with --seed",
+        help="Row index of the first selected point.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the first point and of the random baseline.")] = 0,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="PNG: 2-D PCA with the selected and a random subset.")] = None,
-    backend: Annotated[str, typer.Option("--backend", help="auto | numpy | pruned | torch; every engine makes the same exact picks (auto: numpy below 50,000 rows, else torch on a CUDA device, else pruned).")] = "auto",
-    precision: Annotated[str, typer.Option("--precision", help="float32 | float16 | bfloat16 row storage (torch backend; picks re-checked exactly).")] = "float32",
-    checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", metavar="DIR", help="Save progress here every few seconds; rerun to resume.")] = None,
-    distributed: Annotated[bool, typer.Option("--distributed", help="Shard rows over torchrun ranks (gloo on CPU, NCCL on GPU).")] = False,
+    backend: Annotated[str, typer.Option("--backend", help="auto | numpy | pruned | torch; every engine makes the "
+        "same exact picks (auto: numpy below 50,000 rows, else torch on a CUDA device, else pruned).")] = "auto",
+    precision: Annotated[str, typer.Option("--precision", help="float32 | float16 | bfloat16 row storage of the "
+        "torch backend (picks unchanged; a half precision implies --backend torch under auto).")] = "float32",
+    checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", metavar="DIR",
+        help="Save progress here every few seconds; rerun the same command to resume.")] = None,
+    distributed: Annotated[bool, typer.Option("--distributed", help="Shard rows over torchrun ranks "
+        "(gloo on CPU, NCCL on GPU): torchrun --nproc-per-node N -m -- datadiet.cli select ... --distributed.")] = False,
     quiet: Quiet = False,
 ):
     """Pick the most uniform k-subset (greedy max-min distance, arXiv 2506.24120)."""
@@ -69,13 +89,13 @@ def select_cmd(
     from .errors import InputError
     from .select import params, pipeline
 
-    if embedder is not None and embedder not in EMBEDDERS:
+    if embedder not in EMBEDDERS:
         raise InputError(f"--embedder {embedder!r} is not one of: {', '.join(EMBEDDERS)}")
     if field is not None and template is not None:
         raise InputError("give --field or --template, not both")
     params.check_engine(backend, metric, precision, distributed=distributed, checkpoint=checkpoint)
     config = pipeline.SelectConfig(k=k, field=field, template=template,
-                                   embedder=embedder or pipeline.DEFAULT_EMBEDDER,
+                                   embedder=embedder,
                                    metric=metric, start=start, seed=seed, backend=backend, precision=precision)
     outputs = pipeline.Outputs(out, indices_out, stats_out, plot)
     if input is None and not outputs.paths():
@@ -83,6 +103,7 @@ def select_cmd(
         outputs = pipeline.Outputs(folder / "selected.jsonl", folder / "indices.txt",
                                    folder / "stats.json", folder / "plot.png")
 
+    pipeline.check_outputs(input, outputs)  # before the data is even read
     with progress_bar(quiet) as bar:
         if input is None:
             task = bar.add_task("loading ShareGPT V3", total=None)
@@ -100,7 +121,7 @@ def select_cmd(
 
         k_total = pipeline.resolve_k(config.k, len(ds), str(input or "the built-in data"))
         bar.update(select_task, total=k_total)
-        report = pipeline.select_dataset(ds, config, outputs, embed_progress=on_embed, select_progress=on_select,
+        report = pipeline.run(ds, config, outputs, embed_progress=on_embed, select_progress=on_select,
                                          checkpoint=checkpoint, distributed=distributed)
 
     if "rank" in report.stats:  # a non-zero torchrun rank: rank 0 reports and writes

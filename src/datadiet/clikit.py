@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from contextlib import contextmanager
 from typing import Annotated
 
+import click
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -22,8 +24,14 @@ err_console = Console(stderr=True)
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 
 
+def _quiet_rank() -> bool:
+    """A torchrun rank other than 0: every rank raises the same error, rank 0 alone prints it."""
+    return os.environ.get("RANK", "0") != "0" and "WORLD_SIZE" in os.environ
+
+
 def handle_errors(fn):
-    """Turn a DatadietError into one line on stderr and exit code 2."""
+    """Turn a DatadietError into one line on stderr and exit code 2 (under torchrun: printed by rank 0,
+    and every rank exits with the code)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -32,7 +40,8 @@ def handle_errors(fn):
         except DatadietError as exc:
             if os.environ.get("DATADIET_DEBUG") == "1":
                 raise
-            typer.echo(f"datadiet: error: {exc}", err=True)
+            if not _quiet_rank():
+                typer.echo(f"datadiet: error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             typer.echo("datadiet: interrupted", err=True)
@@ -52,3 +61,32 @@ def progress_bar(quiet: bool):
         yield progress
 
 
+
+
+class OneLineErrors(typer.core.TyperGroup):
+    """The root command group: a usage error (an unknown option, `-k abc`) is one line and exit 2, as
+    every other error, instead of Click's framed box; `datadiet` alone shows the help."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            rv = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
+                              standalone_mode=False, **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            click.echo(exc.ctx.get_help())
+            sys.exit(0)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else "datadiet"
+            if not _quiet_rank():
+                click.echo(f"datadiet: error: {exc.format_message()} (see '{where} --help')", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            if not _quiet_rank():
+                click.echo(f"datadiet: error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("datadiet: interrupted", err=True)
+            sys.exit(130)
+        code = rv if isinstance(rv, int) else 0  # click returns an Exit's code when not standalone
+        if standalone_mode:
+            sys.exit(code)
+        return code

@@ -21,8 +21,9 @@ from typing import Callable, Protocol, Sequence, runtime_checkable
 import numpy as np
 
 from ..errors import InputError, MissingDependencyError
-from ..io import check_texts  # noqa: F401  (re-exported for the embedders)
-from ..paths import atomic_path, cache_dir
+from ..io import check_texts as _check_text_list
+from ..paths import cache_dir
+from .cache import SUFFIX, CacheEntryError, Expected, load_entry, problem, write_entry
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,31 @@ class Embedder(Protocol):
 
 
 # ----------------------------------------------------------------------------- shared helpers
+
+
+def check_texts(texts) -> list[str]:
+    """Validate texts at an embedder's boundary: a sequence of str (``io.check_texts``), none holding
+    a lone surrogate.
+
+    A JSON string may hold an escape such as ``"\\ud800"`` that is not a character: Python keeps it
+    as a surrogate code point that UTF-8 cannot encode, and tokenizers crash on it (model2vec raises
+    a bare TypeError). Refusing it here gives one message naming the text and the fix instead.
+    """
+    out = _check_text_list(texts)
+    for i, t in enumerate(out):
+        if not t.isascii():  # O(1) in CPython; most texts skip the encode below
+            _check_encodable(i, t)
+    return out
+
+
+def _check_encodable(i: int, text: str) -> None:
+    """Raise InputError if ``text`` (the i-th) holds a surrogate code point, UTF-8's only failure."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(
+            f"text {i} holds an unpaired surrogate (\\u{ord(text[exc.start]):04x}); fix or remove it"
+        ) from None
 
 
 def l2_normalize(x: np.ndarray) -> np.ndarray:
@@ -146,6 +172,11 @@ def cache_digest(embedder: Embedder, texts: Sequence[str]) -> str:
     return h.hexdigest()
 
 
+def cache_path(embedder: Embedder, digest: str) -> Path:
+    """Where the entry for ``digest`` lives: ``cache_dir("embeddings")/<name>-<digest[:16]>.npz``."""
+    return cache_dir("embeddings") / f"{embedder.name}-{digest[:16]}{SUFFIX}"
+
+
 def embed_cached(
     embedder: Embedder,
     texts: Sequence[str],
@@ -156,9 +187,12 @@ def embed_cached(
 ):
     """``embedder.embed(texts)``, memoized on disk.
 
-    The file is ``cache_dir("embeddings") / f"{embedder.name}-{digest[:16]}.npy"`` where digest is
-    :func:`cache_digest`; it is written atomically, so a crash never leaves a torn file. A second call
-    with the same embedder key and texts loads it instead of embedding.
+    The entry is ``cache_dir("embeddings") / f"{embedder.name}-{digest[:16]}.npz"`` where digest is
+    :func:`cache_digest`; it holds the vectors and their metadata (embedder key, digest, shape, dtype,
+    sha256; see :mod:`datadiet.embed.cache`) and is written atomically, so a crash or a concurrent run
+    never leaves a torn file. A second call with the same embedder key and texts loads it instead of
+    embedding, once every check passed; an entry that fails one is logged as a warning naming the file
+    and the reason, recomputed and rewritten. Entries of the older ``.npy`` format are not read.
 
     Returns
     -------
@@ -167,24 +201,39 @@ def embed_cached(
     """
     texts = check_texts(texts)
     digest = cache_digest(embedder, texts)
-    path = cache_dir("embeddings") / f"{embedder.name}-{digest[:16]}.npy" if cache else None
-    vectors = None
-    if path is not None and path.exists():
-        try:
-            loaded = np.load(path, allow_pickle=False)
-            if loaded.dtype == np.float32 and loaded.ndim == 2 and loaded.shape[0] == len(texts):
-                vectors = loaded
-            else:
-                logger.warning("ignoring cache file %s: shape %s does not match", path, loaded.shape)
-        except (OSError, ValueError) as exc:
-            logger.warning("ignoring unreadable cache file %s: %s", path, exc)
+    path = cache_path(embedder, digest) if cache else None
+    expected = Expected(embedder.key, digest, len(texts), embedder.dim)
+    vectors = _load_verified(path, expected) if path is not None else None
     hit = vectors is not None
     if vectors is None:
         vectors = embedder.embed(texts, progress=progress)
         if path is not None:
-            with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-                np.save(fh, vectors, allow_pickle=False)
+            _store(path, vectors, expected)
     elif progress is not None:
         progress(len(texts), len(texts))
     info = CacheInfo(hit=hit, path=path, digest=digest)
     return (vectors, info) if return_info else vectors
+
+
+def _load_verified(path: Path, expected: Expected) -> np.ndarray | None:
+    """The entry's vectors if it exists and passes every check; None (and a warning) otherwise."""
+    try:
+        return load_entry(path, expected)
+    except FileNotFoundError:
+        return None  # a plain miss
+    except CacheEntryError as exc:
+        logger.warning("ignoring cache entry %s: %s; recomputing the embeddings", path, exc)
+        return None
+
+
+def _store(path: Path, vectors: np.ndarray, expected: Expected) -> None:
+    """Write the entry, unless it could never verify; a cache that cannot be written costs only speed,
+    so a failure is a warning, not an error of the run."""
+    reason = problem(vectors, expected)
+    if reason is not None:  # an embedder bug: caching it would only give a warning on every rerun
+        logger.warning("not caching embeddings at %s: the embedder's output %s", path, reason)
+        return
+    try:
+        write_entry(path, vectors, expected)
+    except OSError as exc:
+        logger.warning("could not write cache entry %s: %s", path, exc)

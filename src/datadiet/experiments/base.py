@@ -16,6 +16,8 @@ An experiment is a module in ``datadiet.experiments`` that defines
 
 from __future__ import annotations
 
+from ..figures import pyplot  # noqa: F401  (the experiments' figures)
+
 import json
 import math
 from dataclasses import asdict, dataclass, field, is_dataclass
@@ -89,16 +91,6 @@ class Result:
             raise InputError(f"{path}: not a datadiet result (missing {', '.join(missing)})")
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
-
-
-def pyplot():
-    """matplotlib.pyplot on the headless Agg backend (experiments run without a display)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def config_dict(config) -> dict:

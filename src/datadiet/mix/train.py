@@ -279,10 +279,9 @@ def write_outputs(result: MixResult, cfg: MixConfig, *, n_target: int, n_val: in
 
 
 def _plots(result: MixResult, out: Path) -> None:
-    import matplotlib
+    from ..figures import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()  # Figure-based: the caller's matplotlib backend is left alone
 
     W = np.asarray(result.weights, dtype=np.float64)
     fig, ax = plt.subplots(figsize=(7, 4))

@@ -11,10 +11,9 @@ from ..paths import atomic_path
 
 def plot_overlaps(curves: Mapping[str, Sequence[dict]], path: str | Path, title: str = "") -> Path:
     """Signed and |cos| overlap with w*_1 vs step, mean ± s.e., one line per labelled table."""
-    import matplotlib
+    from ..figures import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()  # Figure-based: the caller's matplotlib backend is left alone
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharex=True)
     for label, rows in curves.items():

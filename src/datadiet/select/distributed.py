@@ -21,6 +21,7 @@ abbreviation of its --start-method and stops with "ambiguous option".)
 
 from __future__ import annotations
 
+import math
 import os
 
 import numpy as np
@@ -210,8 +211,9 @@ def shard_points(dist, local_rows, lo: int, hi: int, metric: str, dtype=np.float
         t = torch.tensor([max_abs(rows) if rows.size else 0.0], dtype=torch.float64)
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
         amax = float(t[0])
-    if hi == lo:
-        return Points(np.empty((0, rows.shape[1]), dtype=dtype), metric, 0)
+    if hi == lo:  # no rows here, but the same scale as every other rank (distances are reported here too)
+        scale = math.frexp(amax)[1] if amax else 0
+        return Points(np.empty((0, rows.shape[1]), dtype=dtype), metric, scale)
     return as_points(rows, metric, dtype=dtype, amax=amax, check=False)
 
 

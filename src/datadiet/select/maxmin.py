@@ -185,6 +185,14 @@ def greedy(n: int, dup, state, picker, k: int, start: int | None, prior: np.ndar
     """The pick loop every engine shares: k row indices, the covering radius after them (a score) and
     per pick the picker's hint for its trace value (see ``certify.trace``).
 
+    The engine state protocol (plain.PlainState, pruned.PrunedState, _torch.TorchState):
+    ``tau`` (its scan scores are within tau of the exact ones, in its own units), ``add(v, |v|^2)``
+    (a new center), ``exclude(positions)``, ``top()`` and ``band(lo)`` (positions with scan score >= lo),
+    ``rows(positions)``, ``labels`` (position -> row index, None when rows never move) and
+    ``position(i)``, ``snapshot()``/``restore()`` (checkpoints), ``finish()``; optionally ``add_many``
+    (an existing subset in one block product) and ``nearest_known``/``nearest_of`` (rows whose nearest
+    center is the only one that can be the exact nearest: one refined pair instead of a pass).
+
     state: the engine (scan scores of the rows it holds); picker: the certified argmax over all rows
     (``certify.Picker``, or the collective one of ``distributed``), None once no row is left;
     vector(i) -> (row i's working vector, |v|^2); local(rows) -> the state's positions of those rows
@@ -198,15 +206,17 @@ def greedy(n: int, dup, state, picker, k: int, start: int | None, prior: np.ndar
     hidden = np.flatnonzero(dup.rep != np.arange(n))
     if hidden.size:
         state.exclude(local(hidden))
+    with_copies = set(np.concatenate(list(dup.groups.values())).tolist()) if dup.groups else set()
+    add, add_center, exclude = state.add, picker.add_center, state.exclude  # the loop's hot calls
 
     def choose(i: int, apply: bool = True) -> None:
         if apply:
             v, qv = vector(i)
-            state.add(v, qv)
-            picker.add_center(v, qv)
+            add(v, qv)
+            add_center(v, qv)
         chosen[i] = True
-        if int(dup.rep[i]) not in dup.groups:  # a row without copies: the common case
-            state.exclude(local(i))
+        if i not in with_copies:  # a row without copies: the common case
+            exclude(local(i))
             return
         group = dup.copies(i)
         wait = group[~chosen[group] & ~pooled[group]]

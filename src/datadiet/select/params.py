@@ -1,6 +1,6 @@
 """Every parameter of the selection engine, its range declared once and checked in one place.
 
-The library (``maxmin``, ``select_dataset``) and the CLI raise these same ``InputError`` messages,
+The library (``maxmin``, ``pipeline.run``) and the CLI raise these same ``InputError`` messages,
 which name the value and the fix. ``check_engine`` validates a whole combination before any work.
 """
 

@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from .. import __version__
+from .. import __version__, paths
 from ..errors import InputError
 from ..io import Dataset, read_dataset, record_texts, write_json, write_lines, write_subset
 from . import metrics, params
@@ -60,8 +60,10 @@ class Outputs:
     stats_out: Path | None = None
     plot: Path | None = None
 
+    FLAGS = {"out": "--out", "indices_out": "--indices-out", "stats_out": "--stats-out", "plot": "--plot"}
+
     def paths(self) -> dict[str, Path]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        return {k: Path(v) for k, v in asdict(self).items() if v is not None}
 
 
 @dataclass
@@ -69,6 +71,7 @@ class SelectionReport:
     indices: np.ndarray
     stats: dict
     written: dict[str, Path] = field(default_factory=dict)
+    distances: np.ndarray | None = None  # the selection trace (MaxMinResult.distances)
 
 
 def builtin_dataset() -> Dataset:
@@ -82,24 +85,30 @@ def builtin_dataset() -> Dataset:
 
 
 def check_outputs(input_path: Path | None, outputs: Outputs) -> None:
-    """Refuse any output that would overwrite the input (nothing the user gave is ever overwritten)."""
-    if input_path is None:
-        return
-    src = os.path.realpath(input_path)
-    flags = {"out": "--out", "indices_out": "--indices-out", "stats_out": "--stats-out", "plot": "--plot"}
-    for name, path in outputs.paths().items():
-        if os.path.realpath(path) == src:
-            raise InputError(f"{flags[name]} {path} is the input file; write to a new path")
+    """Every output writable, none the input, none another output, and what writing it needs installed:
+    checked before any work starts."""
+    # a datasets input (a save_to_disk folder or an .arrow file) is written back as a folder
+    hf = input_path is not None and (Path(input_path).is_dir() or str(input_path).endswith(".arrow"))
+    paths.check_outputs({Outputs.FLAGS[name]: path for name, path in outputs.paths().items()},
+                        inputs=(input_path,) if input_path is not None else (),
+                        folders=frozenset({"--out"}) if hf else frozenset())
+    if outputs.plot is not None:
+        from importlib.util import find_spec
+
+        if find_spec("matplotlib") is None:
+            from ..errors import MissingDependencyError
+
+            raise MissingDependencyError("matplotlib", "plot", "--plot")
 
 
 def resolve_k(k: int | None, n: int, where: str) -> int:
+    """-k, or half of the rows (as in the paper) when it is not given."""
     if k is None:
         return max(1, n // 2)
-    if k < 1:
-        raise InputError(f"-k {k} must be at least 1")
-    if k > n:
-        raise InputError(f"-k {k} is larger than the number of rows ({n}) in {where}; choose k <= {n}")
-    return k
+    try:
+        return params.check_k(k, n, flag="-k")
+    except InputError as exc:
+        raise InputError(f"{exc} (in {where})") from None
 
 
 # Embedders whose vector of a text depends on the other texts (word2vec is trained on the input):
@@ -123,8 +132,8 @@ def embed_dataset(ds: Dataset, config: SelectConfig, progress: Callable[[int, in
     from ..embed import embed_cached, get_embedder
 
     template = config.template
-    if template is None and config.field is None and ds.path is None:
-        template = BUILTIN_TEMPLATE
+    if template is None and config.field is None and ds.extra.get("name") == "sharegpt":
+        template = BUILTIN_TEMPLATE  # the built-in data: first human turn + first reply
     texts = record_texts(ds, field=config.field, template=template)
     embedder = get_embedder(config.embedder)
     if config.embedder in _FITTED_ON_INPUT:
@@ -156,7 +165,7 @@ def _check_vectors(X: np.ndarray, ds: Dataset, metric: str, *, lo: int = 0, dist
         )
 
 
-def select_dataset(
+def run(
     ds: Dataset,
     config: SelectConfig = SelectConfig(),
     outputs: Outputs = Outputs(),
@@ -173,7 +182,7 @@ def select_dataset(
     computed across the shards, and rank 0 writes the outputs. Other ranks get {"rank": r} as stats.
     """
     t0 = time.perf_counter()
-    where = str(ds.path) if ds.path else "the built-in data"
+    where = str(ds.path) if ds.path else ds.extra.get("name", "the data")
     n = len(ds)
     k = resolve_k(config.k, n, where)
     params.check_engine(config.backend, config.metric, config.precision, distributed=distributed,
@@ -214,7 +223,9 @@ def select_dataset(
     t3 = time.perf_counter()
     stats = _stats(ds, config, k, res.indices, ours, theirs, P.duplicates.distinct, P.d, emb, (t0, t1, t2, t3))
     plot_points = pca_2d(P.rows) if outputs.plot else None
-    return _write(ds, res.indices, rnd, stats, outputs, plot_points)
+    report = _write(ds, res.indices, rnd, stats, outputs, plot_points)
+    report.distances = res.distances
+    return report
 
 
 def _selection_metrics(res, nn: np.ndarray) -> dict[str, float]:
@@ -264,7 +275,9 @@ def _select_sharded(ds: Dataset, config: SelectConfig, outputs: Outputs, k: int,
         return SelectionReport(res.indices, {"rank": rank})
     stats = _stats(ds, config, k, res.indices, _selection_metrics(res, nn), theirs, distinct, P.d, emb,
                    (t0, t1, t2, t3))
-    return _write(ds, res.indices, rnd, stats, outputs, plot_points)
+    report = _write(ds, res.indices, rnd, stats, outputs, plot_points)
+    report.distances = res.distances
+    return report
 
 
 def _stats(ds: Dataset, config: SelectConfig, k: int, indices: np.ndarray, ours: dict, theirs: dict,
@@ -294,19 +307,25 @@ def _stats(ds: Dataset, config: SelectConfig, k: int, indices: np.ndarray, ours:
 
 def _write(ds: Dataset, indices: np.ndarray, rnd: np.ndarray, stats: dict, outputs: Outputs,
            plot_points: np.ndarray | None) -> SelectionReport:
-    """Write the requested files (each atomically) and report them."""
-    if outputs.out:
-        write_subset(ds, indices, outputs.out)
-    if outputs.indices_out:
-        write_lines(indices.tolist(), outputs.indices_out)
-    if outputs.plot:
-        from .plot import plot_selection
+    """Write every requested file into a temporary beside it, and rename them all only once all are
+    complete: a failure leaves no output created or changed."""
+    chosen = outputs.paths()
+    names = list(chosen)
+    folders = frozenset(i for i, name in enumerate(names) if name == "out" and ds.format == "hf")
+    with paths.atomic_outputs([chosen[n] for n in names], folders) as tmps:
+        tmp = dict(zip(names, tmps))
+        if "out" in tmp:  # the temporary's name is not the output's: say whether it is gzipped
+            write_subset(ds, indices, tmp["out"], compress=chosen["out"].name.lower().endswith(".gz"))
+        if "indices_out" in tmp:
+            write_lines(indices.tolist(), tmp["indices_out"])
+        if "plot" in tmp:
+            from .plot import plot_selection
 
-        plot_selection(plot_points, indices, rnd, outputs.plot,
-                       title=f"{stats['input']}: uniform max-min vs random, k={stats['k']} of {stats['n']}")
-    if outputs.stats_out:
-        write_json(stats, outputs.stats_out)
-    return SelectionReport(indices, stats, outputs.paths())
+            plot_selection(plot_points, indices, rnd, tmp["plot"],
+                           title=f"{stats['input']}: uniform max-min vs random, k={stats['k']} of {stats['n']}")
+        if "stats_out" in tmp:
+            write_json(stats, tmp["stats_out"])
+    return SelectionReport(indices, stats, chosen)
 
 
 def summary_line(stats: dict) -> str:

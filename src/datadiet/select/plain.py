@@ -105,11 +105,16 @@ class PlainState:
 
     def band_of_top(self, two_tau: float) -> np.ndarray:
         """Rows whose scan score is within two_tau of the top (the top row alone, most picks)."""
-        i = int(np.argmax(self.score))
-        top = float(self.score[i])
+        score = self.score
+        i = int(score.argmax())
+        top = float(score[i])
         if top == -np.inf:
             return np.empty(0, dtype=np.int64)
-        return np.flatnonzero(self.score >= (top - two_tau if top < np.inf else top))
+        lo = top - two_tau if top < np.inf else top
+        score[i] = -np.inf  # the runner-up: two argmax passes cost less than a threshold pass
+        runner = float(score[score.argmax()])
+        score[i] = top
+        return np.array([i]) if runner < lo else np.flatnonzero(score >= lo)
 
     def exclude(self, pos) -> None:
         self.score[pos] = -np.inf

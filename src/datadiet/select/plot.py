@@ -39,10 +39,9 @@ def pca_2d(X: np.ndarray, allreduce=None) -> np.ndarray:
 
 def plot_selection(P2: np.ndarray, selected, random, path, *, title: str = "") -> None:
     """Write a PNG scatter of 2-D coordinates (``pca_2d`` of the working rows) with both subsets."""
-    from matplotlib.figure import Figure
+    from ..figures import pyplot
 
-    fig = Figure(figsize=(7, 6), dpi=110)
-    ax = fig.subplots()
+    fig, ax = pyplot().subplots(figsize=(7, 6), dpi=110)
     bg = np.arange(P2.shape[0])
     if bg.size > _MAX_BACKGROUND:
         bg = np.random.default_rng(0).choice(bg, _MAX_BACKGROUND, replace=False)
