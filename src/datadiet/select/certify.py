@@ -68,6 +68,16 @@ class Certifier:
         return min(scores.exact_value(row, self.C[c]) for c in cand[0].tolist())
 
 
+def _clear_best(v: np.ndarray, ids: np.ndarray, eps: float, absb: float) -> int | None:
+    """The position of the one value that beats every other by more than the refine bound, else None
+    (then ``Certifier.best`` decides, exactly). Plain Python: bands hold a handful of rows."""
+    vals = v.tolist()
+    top = max(vals)
+    lower = top * (1 - eps) - absb
+    ahead = [j for j, x in enumerate(vals) if x * (1 + eps) + absb >= lower]
+    return ahead[0] if len(ahead) == 1 else None
+
+
 def contenders(v: np.ndarray, eps: float, absb: float) -> np.ndarray:
     """Positions whose refined value may be the exact maximum (upper bound >= the best lower bound)."""
     top = v.max()
@@ -126,30 +136,39 @@ class Picker:
 
     def pick(self, state) -> int | None:
         """The row index of the exact farthest row in the running (ties: lowest index), None if none."""
-        if hasattr(state, "band_of_top"):
-            band = state.band_of_top(2 * self.tau)
-            if band.size == 0:
-                return None
-        else:
-            top = state.top()
-            if top == -np.inf:
-                return None
-            band = state.band(top - 2 * self.tau if top < np.inf else top)
+        band = self._band(state)
+        if band is None:
+            return None
         ids = band if state.labels is None else state.labels[band]
         if band.size == 1 or self.cert.m == 0:
             return int(ids.min())
-        rows, q = state.rows(band), self.q[ids]
+        rows = state.rows(band)
         values = None
         if hasattr(state, "nearest_known"):  # one refined pair per row whose nearest center is clear
             a = state.nearest_known(band)
-            values = np.empty(band.size)
-            one = a >= 0
-            values[one] = scores.refine(rows[one], self.cert.C[a[one]])
-            if not one.all():
-                values[~one] = self.cert.values(ids[~one], rows[~one], q[~one])
-        j, v = self.cert.best(ids, rows, q, ids, values)
+            if (a >= 0).all():
+                values = scores.refine(rows, self.cert.C[a])
+                j = _clear_best(values, ids, self.cert.eps, self.cert.abs)
+                if j is not None:  # the common case: one row is ahead by more than the refine bound
+                    self._last = (int(ids[j]), float(values[j]))
+                    return int(ids[j])
+            else:
+                values = np.empty(band.size)
+                one = a >= 0
+                values[one] = scores.refine(rows[one], self.cert.C[a[one]])
+                values[~one] = self.cert.values(ids[~one], rows[~one], self.q[ids[~one]])
+        j, v = self.cert.best(ids, rows, self.q[ids], ids, values)
         self._last = (int(ids[j]), v)
         return int(ids[j])
+
+    def _band(self, state) -> np.ndarray | None:
+        if hasattr(state, "band_of_top"):
+            band = state.band_of_top(2 * self.tau)
+            return band if band.size else None
+        top = state.top()
+        if top == -np.inf:
+            return None
+        return state.band(top - 2 * self.tau if top < np.inf else top)
 
     def hint(self, state, i: int) -> tuple[float | None, int]:
         if self._last[0] == i:

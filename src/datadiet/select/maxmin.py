@@ -90,7 +90,8 @@ def maxmin(
     backend : {"auto", "numpy", "pruned", "torch"}, default="auto"
         The engine that scans the rows; every one returns the same selection. "auto": "numpy"
         below 50,000 rows (one plain pass per pick), from there "torch" on a CUDA device, else
-        "pruned" (skips cells that the triangle inequality proves unchanged).
+        "pruned" (skips cells that the triangle inequality proves unchanged) from 128 dimensions on
+        and "numpy" below.
     device : str, optional
         Torch device ("cuda", "cpu") of backend="torch"; default CUDA when available.
     dtype : {None, np.float32, np.float64}, default=None
@@ -133,7 +134,7 @@ def maxmin(
     seed = params.check_seed(seed)
     if start is None and prior.size == 0:
         start = int(np.random.default_rng(seed).integers(n))
-    name = engine.resolve(n)
+    name = engine.resolve(n, P.d)
     ckpt = None
     if checkpoint is not None:
         from .checkpoint import Checkpoint, fingerprint

@@ -34,9 +34,11 @@ BACKEND = Choice("backend", ("auto", "numpy", "pruned", "torch"))
 METRIC = Choice("metric", ("cosine", "euclidean"))
 PRECISION = Choice("precision", ("float32", "float16", "bfloat16"), "row storage of backend='torch'")
 DTYPES = ("float32", "float64")
-# "auto" prunes from this many rows on: below it one plain pass costs less than the cell bookkeeping
-# (measured: benchmarks/select_bench.py, README "Selection at scale").
+# "auto" prunes from this many rows and dimensions on: below them one plain pass costs less than the
+# cell bookkeeping (measured: benchmarks/select_bench.py, README "Selection at scale"; at d = 64 the
+# scan is cheap and real text embeddings leave pruning little to skip).
 PRUNE_FROM = 50_000
+PRUNE_FROM_DIM = 128
 
 
 def working_dtype(dtype, input_dtype) -> np.dtype:
@@ -123,18 +125,21 @@ class Engine:
     device: str | None = None
     distributed: bool = False
 
-    def resolve(self, n: int) -> str:
-        """The concrete engine for n rows: "numpy" | "pruned" | "torch".
+    def resolve(self, n: int, d: int = PRUNE_FROM_DIM) -> str:
+        """The concrete engine for n rows of d dimensions: "numpy" | "pruned" | "torch".
 
         auto: the plain scan below PRUNE_FROM rows (a GPU's start-up costs more than such a scan, and
-        torch is not even imported); from there torch on a CUDA device, else the pruned engine."""
+        torch is not even imported); from there torch on a CUDA device, else the pruned engine from
+        PRUNE_FROM_DIM dimensions on and the plain scan below."""
         if self.backend != "auto":
             return self.backend
         if self.device is not None:
             return "torch"
         if n < PRUNE_FROM or self.distributed:
             return "numpy"
-        return "torch" if _cuda_available() else "pruned"
+        if _cuda_available():
+            return "torch"
+        return "pruned" if d >= PRUNE_FROM_DIM else "numpy"
 
 
 def check_engine(backend: str = "auto", metric: str = "cosine", precision: str = "float32", dtype=None,
