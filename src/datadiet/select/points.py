@@ -16,6 +16,7 @@ Overflow cannot happen: scaling is by powers of two, and squares of rows with ma
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -347,13 +348,19 @@ def row_keys(A: np.ndarray, which: int = 0) -> np.ndarray:
     A = np.asarray(A)
     n, d = A.shape
     uint = {2: np.uint16, 4: np.uint32, 8: np.uint64}[A.dtype.itemsize]
-    mult = np.random.default_rng([12345, which, d]).integers(1, 2**62, size=d, dtype=np.uint64) | np.uint64(1)
+    mult = _multipliers(which, d)
     keys = np.empty(n, dtype=np.uint64)
     step = max(1, (1 << 20) // d)
     for s in range(0, n, step):
         bits = np.ascontiguousarray(A[s : s + step]).view(uint).astype(np.uint64)
         keys[s : s + step] = (bits * mult).sum(axis=1, dtype=np.uint64)
     return keys
+
+
+@functools.lru_cache(maxsize=16)
+def _multipliers(which: int, d: int) -> np.ndarray:
+    """Odd 64-bit multipliers, fixed per (which, d) on every machine."""
+    return np.random.default_rng([12345, which, d]).integers(1, 2**62, size=d, dtype=np.uint64) | np.uint64(1)
 
 
 def row_digests(A: np.ndarray) -> np.ndarray:
