@@ -48,10 +48,12 @@ def main():
     print(f"M={M} d={a.d} n={a.n}, {a.steps} steps")
     print(f"  per-particle loop        {base:12.0f} particle-steps/s   1.0x")
     for backend in ("numpy", "torch"):
-        cfg = MFLDConfig(particles=M, steps=a.steps, lam=lam, backend=backend, entropy_k=0, log_every=a.steps)
-        r = mfld(Z, y, cfg, seed=0)
-        rate = M * a.steps / r.seconds
-        print(f"  vectorized ({backend:5s})     {rate:12.0f} particle-steps/s  {rate / base:5.1f}x")
+        for dtype in ("float64", "float32"):
+            cfg = MFLDConfig(particles=M, steps=a.steps, lam=lam, backend=backend, dtype=dtype, entropy_k=0,
+                             log_every=a.steps)
+            r = mfld(Z, y, cfg, seed=0)
+            rate = M * a.steps / r.seconds
+            print(f"  vectorized ({backend:5s} {dtype}) {rate:12.0f} particle-steps/s  {rate / base:5.1f}x")
 
 
 if __name__ == "__main__":

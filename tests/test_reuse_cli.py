@@ -70,3 +70,22 @@ def test_quick_experiment_holds_its_claim(name, tmp_path):
     for fig in result.figures:
         assert (tmp_path / fig).read_bytes()[:4] == b"\x89PNG"
     assert json.loads((tmp_path / "result.json").read_text())["name"] == name
+
+
+def test_simulate_and_dmft_take_the_authors_setting(tmp_path):
+    args = ["--target", "tanh:he1+he3raw", "--student", "relu", "--width", "2", "--alpha", "3", "--eta", "0.6",
+            "--second-layer", "signs", "--steps", "1"]
+    r = runner.invoke(app, ["reuse", "simulate", *args, "--d", "60", "--seeds", "3", "--init", "orthogonal",
+                            "--out", str(tmp_path / "sim"), "--quiet"])
+    assert r.exit_code == 0, r.output
+    summary = json.loads((tmp_path / "sim" / "summary.json").read_text())
+    assert summary["config"]["init"] == "orthogonal" and summary["config"]["second_layer"] == "signs"
+    m0 = summary["m_mean"][0]  # step 0: orthonormal rows ⊥ the target, m = w·w* = 0
+    assert max(abs(v) for row in m0 for v in row) < 1e-6
+    assert summary["test_error_mean"][0] == pytest.approx(0.49159, abs=1e-4)  # exact in law at the init
+    r = runner.invoke(app, ["reuse", "dmft", *args, "--paths", "20000", "--repeats", "2", "--out", str(tmp_path / "dm")])
+    assert r.exit_code == 0, r.output
+    m = json.loads((tmp_path / "dm" / "summary.json").read_text())["dmft"]["m"]
+    assert m[1][0][0] == pytest.approx(0.0759, abs=0.006) and m[1][1][0] == pytest.approx(-0.0759, abs=0.006)
+    r = runner.invoke(app, ["reuse", "dmft", "--second-layer", "alternating"])
+    assert r.exit_code == 2 and "--second-layer" in r.stderr

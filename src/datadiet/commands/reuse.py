@@ -15,8 +15,8 @@ app = typer.Typer(help="When reusing a batch beats fresh data: simulate two-laye
                        "single/multi-index targets (arXiv 2402.03220), or solve their DMFT.",
                   no_args_is_help=True)
 
-Target = Annotated[str, typer.Option("--target", help="he1..he6, z1z2, z1z2z3, staircase, staircase3, he1+he3; "
-                                     "wrap as tanh:NAME or sign:NAME.")]
+Target = Annotated[str, typer.Option("--target", help="he1..he6, z1z2, z1z2z3, staircase, staircase3, he1+he3, "
+                                     "he1+he3raw (z1 + He_3(z2), unnormalized); wrap as tanh:NAME or sign:NAME.")]
 D = Annotated[int, typer.Option("--d", help="Input dimension d.")]
 Alpha = Annotated[float, typer.Option("--alpha", help="Samples per batch n = alpha·d.")]
 Eta = Annotated[float, typer.Option("--eta", help="Step size η on the mean squared loss (SGD: η/d per sample).")]
@@ -30,6 +30,9 @@ Spherical = Annotated[bool, typer.Option("--spherical/--no-spherical", help="Ren
 TrainA = Annotated[bool, typer.Option("--train-second-layer/--fixed-second-layer", help="Also train a (default: fixed a_j = 1/√p).")]
 Ridge = Annotated[float, typer.Option("--ridge", help="Weight decay λ on the first layer.")]
 Noise = Annotated[float, typer.Option("--noise", help="Label noise standard deviation.")]
+SecondLayer = Annotated[str, typer.Option("--second-layer", help="ones: a_j = 1/√p; signs: alternating ±1/√p.")]
+Init = Annotated[str, typer.Option("--init", help="random (uniform on the sphere) | orthogonal (orthonormal rows "
+                                   "⊥ the target, the DMFT's initialization).")]
 
 
 @app.command("simulate")
@@ -41,7 +44,7 @@ def simulate_cmd(
     repetition: Annotated[str, typer.Option("--repetition", help="SGD: none | twice | extragradient.")] = "none",
     record_every: Annotated[int, typer.Option("--record-every", help="Record the overlaps every this many steps.")] = 1,
     spherical: Spherical = False, train_second_layer: TrainA = False, ridge: Ridge = 0.0, noise: Noise = 0.0,
-    init: Annotated[str, typer.Option("--init", help="random (uniform on the sphere) | orthogonal (to the target).")] = "random",
+    init: Init = "random", second_layer: SecondLayer = "ones",
     backend: Annotated[str, typer.Option("--backend", help="numpy | torch (CUDA when present).")] = "numpy",
     dtype: Annotated[str, typer.Option("--dtype", help="float32 | float64.")] = "float32",
     quiet: Quiet = False,
@@ -52,7 +55,7 @@ def simulate_cmd(
     cfg = SimConfig(target=target, d=d, alpha=alpha, eta=eta, steps=steps, passes=passes, student=student,
                     width=width, algorithm=algorithm, repetition=repetition, record_every=record_every,
                     spherical=spherical, train_second_layer=train_second_layer, ridge=ridge, noise=noise,
-                    init=init, backend=backend, dtype=dtype)
+                    init=init, second_layer=second_layer, backend=backend, dtype=dtype)
     cfg.validate()
     if seeds < 1:
         from ..errors import InputError
@@ -80,26 +83,28 @@ def dmft_cmd(
     paths: Annotated[int, typer.Option("--paths", help="Monte Carlo paths of the effective sample.")] = 100_000,
     repeats: Annotated[int, typer.Option("--repeats", help="Independent Monte Carlo solutions (for the error bars).")] = 4,
     spherical: Spherical = False, train_second_layer: TrainA = False, ridge: Ridge = 0.0, noise: Noise = 0.0,
+    second_layer: SecondLayer = "ones", init: Init = "random",
     quiet: Quiet = False,
 ):
     """Solve the DMFT (d → ∞) of GD on n = alpha·d samples; print the overlap with w*₁ per step."""
     from ..reuse.dmft import solve_dmft
 
     res = solve_dmft(target, student=student, alpha=alpha, eta=eta, steps=steps, passes=passes, width=width,
-                     train_second_layer=train_second_layer, ridge=ridge, noise=noise, spherical=spherical,
+                     second_layer=second_layer, train_second_layer=train_second_layer, ridge=ridge, noise=noise, spherical=spherical,
                      paths=paths, repeats=repeats)
     rows = res.table()
     _print(rows, f"DMFT (d → ∞) {target}, α={alpha}, η={eta}, {student} p={width}, {passes}-pass, "
            f"{repeats}×{paths} paths (± is Monte Carlo error)")
     curves = {"DMFT": rows}
     summary = {"dmft": {"steps": res.steps.tolist(), "cosine": res.cosine.tolist(), "cosine_sem": res.cosine_sem.tolist(),
+                        "m": res.m.tolist(),
                         "test_error": res.test_error.tolist(), **res.details}}
     if compare:
         from ..reuse.simulate import SimConfig, simulate
 
         sim = simulate(SimConfig(target=target, d=d, alpha=alpha, eta=eta, steps=steps, passes=passes,
                                  student=student, width=width, spherical=spherical, noise=noise, ridge=ridge,
-                                 train_second_layer=train_second_layer), seeds)
+                                 train_second_layer=train_second_layer, second_layer=second_layer, init=init), seeds)
         _print(sim.table(), f"simulation d={d}, {seeds} seeds")
         curves[f"simulation d={d}"] = sim.table()
         summary["simulation"] = sim.summary()

@@ -32,3 +32,33 @@ def pooled(runs: list[dict], path: tuple, kind: str) -> np.ndarray:
             node = node[key]
         rows.extend(node[kind])
     return np.asarray(rows, dtype=float)
+
+
+AUTHORS_DATA = "benefit_reusing_batch.json"
+
+
+def authors_results() -> dict:
+    """The few stored numbers of the authors' repository the reuse-dmft rule compares against.
+
+    From IdePHICS/benefit-reusing-batch at commit 5469d413fee4ac63be4dc872e95efbd4a4370152: the DMFT overlaps
+    of data/DMFT_A3_T7_P2_sym=TEST_lambda0.0_lr0.2_samples10000000.npz and the mean ± s.e. over 32 runs of
+    data/simulations_A3_p2_k2_D5000_T7_sym=offline_learn_lambda0.0_lr0.2_onlineFalse.npz (read, not copied:
+    only these arrays are stored, in experiments/data/benefit_reusing_batch.json, with the citation).
+    Arrays are lists indexed [step t = 0..6][neuron j][direction r] of m_jr = w_j·w*_r / D.
+    """
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).with_name("data") / AUTHORS_DATA
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def symmetrized(m: np.ndarray) -> np.ndarray:
+    """(..., 2, k) → (..., k): (m_1r − m_2r)/2 for two neurons with a = (+1, −1)/√2 on an odd target.
+
+    (w_1, w_2) → (−w_2, −w_1) maps the student f(x) to −f(−x), and odd targets and Gaussian data are invariant
+    under x → −x, so the dynamics keeps m_2 = −m_1 in law: the average halves the noise of either neuron.
+    """
+    m = np.asarray(m, dtype=float)
+    return 0.5 * (m[..., 0, :] - m[..., 1, :])

@@ -1,15 +1,34 @@
-"""mfld-discretization: the objective MFLD settles at rises with the step size η and with 1/M.
+"""mfld-discretization: the M-particle, step-η MFLD free energy exceeds its mean-field limit by O(η + 1/M).
 
-Suzuki, Wu, Nitanda ("Convergence of mean-field Langevin dynamics: time and space discretization, stochastic
-gradient, and variance reduction", NeurIPS 2023) bound the objective of the M-particle, step-η dynamics by
-exp(−λαηt)·(initial gap) + O(η + 1/M): after convergence a floor remains that grows with η and 1/M.
+Paper: Suzuki, Wu, Nitanda ("Convergence of mean-field Langevin dynamics: time and space discretization,
+stochastic gradient, and variance reduction", NeurIPS 2023). For convex F satisfying a uniform log-Sobolev
+inequality, the joint law μ_k^(M) of the M particles after k steps of X ← X − η∇(δF/δμ)(X) + √(2λη)ξ satisfies
+(1/M)·L^M(μ_k^(M)) − L(μ*) ≤ exp(−λαηk/2)·(initial gap) + O(η) + O(1/M), where L^M(μ^(M)) = M·E[F(μ_X)] +
+λ·Ent(μ^(M)) carries the *joint* entropy and L = F + λ·Ent is the mean-field objective.
 
-Setting: 2-sparse parity, d = 5, n = 100, strong regularization (λ = 0.1, λ1 = 1) so the dynamics mixes in
-time T = steps·η ≈ 40. Measured: the free energy L̂ = F(μ_X) − λ·Ĥ, averaged over the second half of the run,
-with Ĥ the k-NN entropy of a fixed-size random subsample of entropy_m particles (the same size for every M,
-so the estimator's bias does not depend on M). Sweeps: M at fixed η = eta0, and η at fixed M = m0; a
-least-squares line L̂ = a + b·x (x = 1/M or η) gives slope b, intercept a (the extrapolated floor-free value)
-and R². The "gap" plotted is L̂ − a.
+Our setting: datadiet's MFLD solver with the linear neuron h_x(z) = R̄·(z·x1 + x2) and the squared loss
+(``MFLDConfig(neuron="linear", loss="squared")``) on a 2-parity sample (d = 3, n = 30), R̄ = 2, λ = 0.5,
+λ1 = 1: F is a convex quadratic of the particles' mean plus (a/2)E‖x‖², a = 2λλ1 = 1, so μ* is Gaussian in closed
+form and the particle chain is linear-Gaussian (datadiet.mfld.quadratic). The free energy per particle is then
+measured without an entropy estimator: E F(μ_X) is the time average of the solver's logged F, and the joint
+entropy of the exchangeable Gaussian law is ½ log det of its covariance, i.e. of the measured covariance of X̄
+(about the known m*) and the measured spread of the particles about X̄. The closed-form stationary gap of the
+discrete chain is the oracle. Sweeps: M at η = eta0 and η at M = m0, each run burn_in + average time units
+(t = ηk) long, the average taken after the burn-in.
+
+How ours differs from the paper: the paper's F has a bounded tanh neuron (its assumptions: bounded, smooth
+first variation); our neuron is linear, which the theorem's constants do not cover, but which is the one case
+where the joint entropy — the quantity the theorem bounds — is computable, so the bound's two terms can be
+measured exactly. The paper reports no experiment for this theorem. Expected (first order): a gap
+(λ/2)Σ_k log(1 + β_k/a)/M in 1/M (β_k: eigenvalues of the data Gram (R̄²/n)Σφφᵀ) and O(η²) in η, because L is
+stationary at μ*: the O(η) of the bound is an upper bound this quadratic case does not reach. The earlier version of
+this experiment measured F − λĤ with a marginal k-NN entropy on a parity network, which the theorem does not bound
+linearly in 1/M (the marginal entropy misses the particles' correlations).
+
+Rule (held iff all three): (a) at every (M, η) the measured gap is within 3 s.e. (over seeds) + 2% of the exact
+gap; (b) gap vs 1/M at η = eta0: the least-squares slope over seeds, minus 2 s.e., is > 0, within 10% of
+(λ/2)Σ log(1 + β_k/a), with R² ≥ 0.99; (c) gap vs η at M = m0: the excess over the η → 0 gap (closed form at M = m0)
+vanishes at least linearly: its log-log slope in η, minus 2 s.e., is ≥ 1.
 
 Rerun:
     datadiet reproduce mfld-discretization --seeds 3 --out results/mfld-discretization
@@ -26,63 +45,89 @@ from ..errors import InputError
 from .base import Verdict, pyplot, summarize
 
 NAME = "mfld-discretization"
-CLAIM = ("After convergence, the MFLD objective sits above its limit by a floor that grows roughly linearly in "
-         "the step size η and in 1/M (the O(η + 1/M) term of Suzuki, Wu, Nitanda, NeurIPS 2023).")
+CLAIM = ("After convergence, the M-particle, step-η MFLD free energy per particle (joint entropy) exceeds the "
+         "mean-field minimum by a gap that vanishes as O(η + 1/M): measured exactly on a quadratic F, the gap is "
+         "linear in 1/M and its η-part vanishes at least linearly in η (Suzuki, Wu, Nitanda, NeurIPS 2023).")
+PAPER = ("Suzuki, Wu, Nitanda, Convergence of mean-field Langevin dynamics: time and space discretization, "
+         "stochastic gradient, and variance reduction, NeurIPS 2023")
+PAPER_RESULT = "theorem only: (1/M)L^M(μ_k^(M)) − L(μ*) ≤ exp(−λαηk/2)Δ0 + O(η) + O(1/M); no experiment reported"
+KEY_METRICS = ("slope_vs_inv_M", "slope_vs_inv_M_theory", "eta_loglog_slope", "max_rel_error")
+SEEDS = 3
+BUDGET_SECONDS = 60  # measured 52 s (3 seeds, shared 2-core machine, OPENBLAS_NUM_THREADS=1)
 
 
 @dataclass(frozen=True)
 class Config:
-    """Defaults: ~2 min per seed on 2 cores."""
+    """Defaults: about 17 s per seed on 2 cores (measured)."""
 
-    d: int = 5
+    d: int = 3
     k: int = 2
-    n: int = 100
-    lam: float = 0.1
+    n: int = 30
+    R: float = 2.0
+    lam: float = 0.5
     lam1: float = 1.0
-    R: float = 15.0
-    horizon: float = 40.0  # T = steps · η
-    Ms: tuple[int, ...] = (25, 50, 100, 200, 400, 800)
-    eta0: float = 0.05  # η of the M sweep
-    etas: tuple[float, ...] = (0.025, 0.05, 0.1, 0.2, 0.4)
-    m0: int = 400  # M of the η sweep
-    entropy_m: int = 25  # particles in the entropy subsample (<= min Ms)
-    logs: int = 100  # objective logs per run
-    min_r2: float = 0.6
+    Ms: tuple[int, ...] = (10, 20, 40, 80, 160, 320, 640)
+    eta0: float = 0.02  # η of the M sweep
+    etas: tuple[float, ...] = (0.025, 0.05, 0.1, 0.2, 0.3)
+    m0: int = 640  # M of the η sweep
+    burn_in: float = 15.0  # time units t = η·k discarded (the slowest mode relaxes at rate a = 2λλ1)
+    average: float = 300.0  # time units averaged after the burn-in
+    log_dt: float = 0.25  # time between logged snapshots
+    rel_tol: float = 0.02  # (a): allowance relative to the exact gap, on top of 3 s.e.
+    slope_tol: float = 0.10  # (b): relative distance of the 1/M slope from the first-order constant
+    min_r2: float = 0.99
 
     def __post_init__(self):
         if len(self.Ms) < 3 or len(self.etas) < 3:
             raise InputError(f"need at least 3 Ms and 3 etas for a slope; got {self.Ms}, {self.etas}")
-        if self.entropy_m > min(self.Ms) or self.entropy_m < 3:
-            raise InputError(f"entropy_m={self.entropy_m} must be in [3, min(Ms)={min(self.Ms)}]")
-        if self.horizon <= 0 or min(self.etas) <= 0 or self.eta0 <= 0 or self.lam <= 0:
-            raise InputError("horizon, etas, eta0 and lam must be positive")
+        if min(self.Ms) < 2 or self.m0 < 2:
+            raise InputError(f"every M must be >= 2 (the deviation spread needs two particles); got {self.Ms}, {self.m0}")
+        if self.burn_in <= 0 or self.average <= 0 or self.log_dt <= 0 or min(self.etas) <= 0 or self.eta0 <= 0:
+            raise InputError("burn_in, average, log_dt, etas and eta0 must be positive")
+        if self.lam <= 0 or self.lam1 <= 0:
+            raise InputError(f"lam and lam1 must be positive; got {self.lam}, {self.lam1}")
 
 
-QUICK = Config(horizon=20.0, Ms=(20, 40, 80, 160), eta0=0.1, etas=(0.05, 0.1, 0.2, 0.4), m0=80, entropy_m=20,
-               logs=60)
+QUICK = Config(Ms=(10, 40, 160), etas=(0.05, 0.1, 0.2), eta0=0.04, m0=160, average=100.0)
 
 
-def _objective(config: Config, Z, y, M: int, eta: float, seed: int) -> dict:
-    from ..mfld.solver import MFLDConfig, mfld
-
-    steps = max(2, int(round(config.horizon / eta)))
-    cfg = MFLDConfig(particles=M, steps=steps, eta=eta, lam=config.lam, lam1=config.lam1, R=config.R,
-                     log_every=max(1, steps // config.logs), entropy_k=1, entropy_subsample=config.entropy_m)
-    h = mfld(Z, y, cfg, seed=seed).history
-    half = len(h["step"]) // 2
-    return {"objective": float(np.mean(h["objective"][half:])), "F": float(np.mean(h["F"][half:])),
-            "curve_t": [s * eta for s in h["step"]], "curve": h["objective"]}
-
-
-def run(config: Config, seed: int) -> dict:
-    """One seed: the time-averaged objective for each M (η = eta0) and each η (M = m0), same data."""
+def _data(config: Config, seed: int):
     from ..mfld.parity import sparse_parity
 
     task = sparse_parity(config.d, config.k, seed=seed)
-    Z, y = task.sample(config.n, np.random.default_rng(np.random.SeedSequence([seed, 1])))
-    by_m = [{"M": M, **_objective(config, Z, y, M, config.eta0, seed)} for M in config.Ms]
-    by_eta = [{"eta": e, **_objective(config, Z, y, config.m0, e, seed)} for e in config.etas]
-    return {"by_M": by_m, "by_eta": by_eta}
+    return task.sample(config.n, np.random.default_rng(np.random.SeedSequence([seed, 1])))
+
+
+def _measure(config: Config, quad, Z, y, M: int, eta: float, seed: int) -> dict:
+    from ..mfld.solver import MFLDConfig, mfld
+
+    log_every = max(1, int(round(config.log_dt / eta)))
+    burn = int(round(config.burn_in / eta))
+    steps = burn + int(round(config.average / eta))
+    cfg = MFLDConfig(particles=M, steps=steps, eta=eta, lam=config.lam, lam1=config.lam1, R=config.R, loss="squared",
+                     neuron="linear", log_every=log_every, entropy_k=0, log_moments=True)
+    h = mfld(Z, y, cfg, seed=seed).history
+    keep = [i for i, s in enumerate(h["step"]) if s >= burn]
+    gap = quad.measured_gap([h["F"][i] for i in keep], [h["mean"][i] for i in keep], [h["spread"][i] for i in keep], M)
+    exact = quad.exact_gap(eta, M)
+    # the particles' spread over time, for the convergence panel (every 4th log), and its exact stationary value
+    return {"gap": gap, "exact": exact, "t": [s * eta for s in h["step"][::4]],
+            "spread": [float(v) for v in h["spread"][::4]], "spread_exact": quad.stationary(eta, M)["v"]}
+
+
+def run(config: Config, seed: int) -> dict:
+    """One seed (one data draw): the measured and exact gap for each M (η = eta0) and each η (M = m0)."""
+    from ..mfld.quadratic import QuadraticMFLD
+
+    Z, y = _data(config, seed)
+    quad = QuadraticMFLD.from_data(Z, y, R=config.R, lam=config.lam, lam1=config.lam1)
+    by_m = [{"M": M, **_measure(config, quad, Z, y, M, config.eta0, seed)} for M in config.Ms]
+    by_eta = [{"eta": e, **_measure(config, quad, Z, y, config.m0, e, seed)} for e in config.etas]
+    v_star = config.lam / quad.a
+    F_star = quad.f_mean(quad.m_star) + 0.5 * quad.a * quad.p * v_star
+    return {"by_M": by_m, "by_eta": by_eta, "limit": quad.limit(), "F_star": F_star,
+            "slope_theory": quad.first_order_inv_m_slope(),
+            "gap_eta0_m0": quad.exact_gap(1e-6, config.m0)}
 
 
 def fit_line(x, v) -> tuple[float, float, float]:
@@ -94,58 +139,108 @@ def fit_line(x, v) -> tuple[float, float, float]:
     return float(b), float(a), (1.0 - float(resid @ resid) / tot) if tot > 0 else 0.0
 
 
-RULE = ("Per seed, fit objective = a + b·x by least squares, x = 1/M (η fixed) and x = η (M fixed). Held iff for "
-        "both sweeps the mean slope over seeds minus 2 sem is > 0 AND the R² of the line through the seed-mean "
-        "objectives is >= min_r2.")
+RULE = ("(a) every measured gap within 3 s.e. (over seeds) + rel_tol of the exact stationary gap of the discrete "
+        "chain; (b) gap vs 1/M at eta0: mean slope − 2 s.e. > 0, |slope/theory − 1| <= slope_tol with theory = "
+        "(λ/2)Σ log(1 + β_k/a), R² of the seed-mean line >= min_r2; (c) gap vs η at m0: log-log slope of the excess "
+        "over the η → 0 gap (closed form), mean − 2 s.e. >= 1 (the η-part vanishes at least linearly).")
 
 
 def check(config: Config, runs: list[dict], out_dir) -> Verdict:
     out = Path(out_dir)
     metrics: dict[str, dict] = {}
-    details: dict = {}
-    verdicts = []
-    for sweep, key, xf in (("M", "by_M", lambda r: 1.0 / r["M"]), ("eta", "by_eta", lambda r: r["eta"])):
-        slopes = [fit_line([xf(c) for c in r[key]], [c["objective"] for c in r[key]])[0] for r in runs]
-        xs = [xf(c) for c in runs[0][key]]
-        mean_obj = np.mean([[c["objective"] for c in r[key]] for r in runs], axis=0)
-        b, a, r2 = fit_line(xs, mean_obj)
-        metrics[f"slope_vs_{'inv_M' if sweep == 'M' else 'eta'}"] = summarize(slopes)
-        metrics[f"r2_vs_{'inv_M' if sweep == 'M' else 'eta'}"] = summarize([r2])
-        for c_i, x in enumerate(xs):
-            label = f"M{runs[0][key][c_i]['M']}" if sweep == "M" else f"eta{runs[0][key][c_i]['eta']:g}"
-            metrics[f"objective_{label}"] = summarize([r[key][c_i]["objective"] for r in runs])
-        s = metrics[f"slope_vs_{'inv_M' if sweep == 'M' else 'eta'}"]
-        ok = s["mean"] - 2 * s["sem"] > 0 and r2 >= config.min_r2
-        verdicts.append(ok)
-        details[sweep] = {"x": xs, "mean_objective": mean_obj.tolist(), "slope": b, "intercept": a, "r2": r2,
-                          "held": bool(ok)}
-    figures = [_plot(config, details, runs, out)]
-    return Verdict(held=all(verdicts), rule=RULE, metrics=metrics, figures=figures, details=details)
+    failures: list[str] = []
+    rel_errors = []
+    for key, label, cells in (("by_M", "M", config.Ms), ("by_eta", "eta", config.etas)):
+        for i, x in enumerate(cells):
+            meas = [r[key][i]["gap"] for r in runs]
+            exact = [r[key][i]["exact"] for r in runs]
+            diff = summarize([a - b for a, b in zip(meas, exact)])
+            tag = f"{label}{x:g}" if label == "eta" else f"M{x}"
+            metrics[f"gap_{tag}"] = summarize(meas)
+            metrics[f"exact_gap_{tag}"] = summarize(exact)
+            rel = abs(diff["mean"]) / max(abs(np.mean(exact)), 1e-300)
+            rel_errors.append(rel)
+            if abs(diff["mean"]) > 3 * diff["sem"] + config.rel_tol * abs(np.mean(exact)):
+                failures.append(f"(a) {tag}: measured gap {np.mean(meas):.5f} vs exact {np.mean(exact):.5f}")
+    metrics["max_rel_error"] = summarize([max(rel_errors)])
+    # (b) 1/M
+    inv_m = [1.0 / M for M in config.Ms]
+    slopes = [fit_line(inv_m, [c["gap"] for c in r["by_M"]])[0] for r in runs]
+    theory = [r["slope_theory"] for r in runs]
+    s = summarize(slopes)
+    mean_gap = np.mean([[c["gap"] for c in r["by_M"]] for r in runs], axis=0)
+    b, a, r2 = fit_line(inv_m, mean_gap)
+    metrics["slope_vs_inv_M"] = s
+    metrics["slope_vs_inv_M_theory"] = summarize(theory)
+    metrics["intercept_vs_inv_M"] = summarize([a])
+    metrics["r2_vs_inv_M"] = summarize([r2])
+    ratio = s["mean"] / float(np.mean(theory))
+    if not (s["mean"] - 2 * s["sem"] > 0 and abs(ratio - 1) <= config.slope_tol and r2 >= config.min_r2):
+        failures.append(f"(b) slope vs 1/M {s['mean']:.4f} ± {s['sem']:.4f} (theory {np.mean(theory):.4f}, "
+                        f"ratio {ratio:.3f}), R² {r2:.4f}")
+    # (c) η: log-log slope of the excess over the η → 0 gap at m0
+    eta_slopes, excess_mean = [], []
+    for r in runs:
+        exc = np.array([c["gap"] for c in r["by_eta"]]) - r["gap_eta0_m0"]
+        excess_mean.append(exc)
+        if np.all(exc > 0):
+            eta_slopes.append(fit_line(np.log(config.etas), np.log(exc))[0])
+        else:
+            eta_slopes.append(float("-inf"))
+            failures.append("(c) the excess over the η → 0 gap is not positive at every η (seed "
+                            f"{runs.index(r)}: {np.round(exc, 6).tolist()})")
+    finite = [v for v in eta_slopes if np.isfinite(v)]
+    es = summarize(finite) if finite else {"mean": float("nan"), "sem": 0.0, "n": 0}
+    metrics["eta_loglog_slope"] = es if finite else {"mean": -1.0, "sem": 0.0, "n": 0}
+    if finite and not es["mean"] - 2 * es["sem"] >= 1.0:
+        failures.append(f"(c) log-log slope of the η-excess {es['mean']:.3f} ± {es['sem']:.3f} < 1")
+    details = {"failures": failures, "M": {"x": inv_m, "mean_gap": mean_gap.tolist(), "slope": b, "intercept": a,
+                                           "r2": r2},
+               "eta": {"x": list(config.etas), "mean_excess": np.mean(excess_mean, axis=0).tolist()}}
+    figures = [_plot(config, runs, details, out)]
+    return Verdict(held=not failures, rule=RULE, metrics=metrics, figures=figures, details=details)
 
 
-def _plot(config: Config, details: dict, runs: list[dict], out: Path) -> str:
+def _plot(config: Config, runs: list[dict], details: dict, out: Path) -> str:
     plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(13, 4))
-    for ax, sweep, key, xl in ((axes[0], "M", "by_M", "1/M"), (axes[1], "eta", "by_eta", "η")):
-        dt = details[sweep]
-        xs = np.asarray(dt["x"])
-        for r in runs:
-            ax.plot(xs, np.asarray([c["objective"] for c in r[key]]) - dt["intercept"], "o", color="gray", alpha=0.4)
-        ax.plot(xs, np.asarray(dt["mean_objective"]) - dt["intercept"], "ko", label="mean over seeds")
-        grid = np.linspace(0, xs.max() * 1.05, 50)
-        ax.plot(grid, dt["slope"] * grid, "r-", label=f"fit: slope {dt['slope']:.3g}, R² {dt['r2']:.2f}")
-        ax.set_xlabel(xl)
-        ax.set_ylabel("objective − fitted intercept")
-        ax.set_title(f"floor vs {xl} ({'η' if sweep == 'M' else 'M'} = "
-                     f"{config.eta0 if sweep == 'M' else config.m0:g})", fontsize=10)
-        ax.legend(fontsize=8)
+    ax = axes[0]
+    inv_m = np.array(details["M"]["x"])
+    for r in runs:
+        ax.plot(inv_m, [c["gap"] for c in r["by_M"]], "o", color="gray", alpha=0.5)
+    exact = np.mean([[c["exact"] for c in r["by_M"]] for r in runs], axis=0)
+    ax.plot(inv_m, exact, "r-", label="exact (closed form)")
+    ax.plot(inv_m, np.mean([r["slope_theory"] for r in runs]) * inv_m, "b:", label="first order (λ/2)Σlog(1+β/a)/M")
+    ax.set_xlabel("1/M")
+    ax.set_ylabel("free-energy gap per particle")
+    ax.set_title(f"gap vs 1/M (η = {config.eta0:g}); points: measured per seed", fontsize=9)
+    ax.legend(fontsize=7)
+    ax = axes[1]
+    etas = np.asarray(config.etas)
+    for r in runs:
+        ax.loglog(etas, np.array([c["gap"] for c in r["by_eta"]]) - r["gap_eta0_m0"], "o", color="gray", alpha=0.5)
+    exc_exact = np.mean([[c["exact"] - r["gap_eta0_m0"] for c in r["by_eta"]] for r in runs], axis=0)
+    ax.loglog(etas, exc_exact, "r-", label="exact excess")
+    ax.loglog(etas, exc_exact[0] * etas / etas[0], "k--", lw=0.8, label="∝ η (the bound's rate)")
+    ax.loglog(etas, exc_exact[0] * (etas / etas[0]) ** 2, "k:", lw=0.8, label="∝ η²")
+    ax.set_xticks(etas, [f"{e:g}" for e in etas])
+    ax.minorticks_off()
+    ax.set_xlabel("η")
+    ax.set_ylabel("gap(η) − gap(η → 0)")
+    ax.set_title(f"η-part of the gap (M = {config.m0})", fontsize=9)
+    ax.legend(fontsize=7)
     ax = axes[2]
-    for c in runs[0]["by_eta"]:
-        ax.plot(c["curve_t"], c["curve"], label=f"η={c['eta']:g}", lw=1)
-    ax.set_xlabel("time t = step·η")
-    ax.set_ylabel("objective F − λĤ (seed 0)")
-    ax.set_title(f"convergence, M = {config.m0}", fontsize=10)
-    ax.legend(fontsize=8)
+    v_star = config.lam / (2 * config.lam * config.lam1)
+    for i, c in enumerate(runs[0]["by_eta"]):
+        line, = ax.plot(c["t"], c["spread"], lw=0.6, label=f"η={c['eta']:g}")
+        ax.axhline(c["spread_exact"], color=line.get_color(), ls="--", lw=0.8)
+    ax.axhline(v_star, color="k", lw=1, label="μ*: λ/(2λλ1)")
+    ax.set_xlim(0, 3 * config.burn_in)
+    ax.set_xlabel("time t = η·step")
+    ax.set_ylabel("spread Σ‖X^j − X̄‖²/((M−1)p)  (seed 0)")
+    ax.set_title(f"convergence in time (M = {config.m0}); dashed: exact stationary", fontsize=9)
+    ax.axvline(config.burn_in, color="0.5", ls=":", lw=0.8)
+    ax.legend(fontsize=7)
     fig.tight_layout()
     name = "discretization.png"
     fig.savefig(out / name, dpi=100)

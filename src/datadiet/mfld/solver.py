@@ -10,6 +10,10 @@ The gradient of the data term is exact ("full"), a minibatch estimate ("sgd"), o
 with anchor X̃ refreshed every m steps. λ may be annealed geometrically from ``lam`` to ``lam_final``.
 Backends: numpy, or torch (CUDA when present); both run the same kernel, written once against either module.
 
+``neuron="linear"`` replaces the neuron by h_x(z) = R̄·(z·x1 + x2) (x3 unused): with the squared loss F is then
+a convex quadratic of the particles' mean, μ* is Gaussian in closed form and the M-particle chain is linear-
+Gaussian, the setting in which mfld-discretization measures the free-energy gap exactly (no entropy estimator).
+
     from datadiet.mfld import MFLDConfig, mfld, sparse_parity
     task = sparse_parity(40, 2); Z, y = task.sample(400, np.random.default_rng(0))
     res = mfld(Z, y, MFLDConfig(particles=500, steps=2000, eta=1.0, lam=0.1 / 40), seed=0)
@@ -31,6 +35,7 @@ from .entropy import knn_entropy
 log = logging.getLogger(__name__)
 
 LOSSES = ("logistic", "squared")
+NEURONS = ("tanh", "linear")
 GRADIENTS = ("full", "sgd", "svrg")
 BACKENDS = ("numpy", "torch")
 DTYPES = ("float64", "float32")
@@ -58,6 +63,8 @@ class MFLDConfig:
     backend: str = "numpy"
     device: str | None = None  # torch device (None: cuda if available, else cpu)
     dtype: str = "float64"
+    neuron: str = "tanh"  # tanh: the parity paper's h_x; linear: R̄·(z·x1 + x2), a quadratic F (see module doc)
+    log_moments: bool = False  # also log the particle mean X̄ ("mean") and spread Σ‖X^j − X̄‖²/((M−1)p) ("spread")
 
     def __post_init__(self):
         _check_int("particles", self.particles, 1)
@@ -76,7 +83,8 @@ class MFLDConfig:
         if not self.lam1 >= 0 or not self.R > 0 or not self.init_std > 0:
             raise InputError(f"need lam1 >= 0, R > 0, init_std > 0; got {self.lam1}, {self.R}, {self.init_std}")
         for name, val, allowed in (("loss", self.loss, LOSSES), ("gradient", self.gradient, GRADIENTS),
-                                   ("backend", self.backend, BACKENDS), ("dtype", self.dtype, DTYPES)):
+                                   ("backend", self.backend, BACKENDS), ("dtype", self.dtype, DTYPES),
+                                   ("neuron", self.neuron, NEURONS)):
             if val not in allowed:
                 raise InputError(f"{name}={val!r} is not one of: {', '.join(allowed)}")
 
@@ -105,15 +113,18 @@ class MFLDResult:
 
     def decision_function(self, Z) -> np.ndarray:
         """f_μ(z) for the final particles, shape (n,)."""
-        return network_output(self.particles, Z, self.R)
+        return network_output(self.particles, Z, self.R, neuron=self.config.get("neuron", "tanh"))
 
 
 # ---------------------------------------------------------------- the network and its first variation
 # Written once against a module `xp` (numpy or torch): only @, .T, .sum(0), .mean(1), tanh/exp/log1p/abs.
 
-def _forward(xp, X, Z, R):
+def _forward(xp, X, Z, R, neuron="tanh"):
     """T = tanh(Z x1ᵀ + x2) of shape (n, M), t3 = tanh(x3) of shape (M,), f = mean_j h_{X^j}(z), shape (n,)."""
     d = Z.shape[1]
+    if neuron == "linear":  # f = R̄ (z·E x1 + E x2): only the particles' mean enters
+        xm = X.mean(0)
+        return None, None, R * (Z @ xm[:d] + xm[d])
     T = xp.tanh(Z @ X[:, :d].T + X[:, d])
     t3 = xp.tanh(X[:, d + 1])
     f = (R / 3.0) * (T.mean(1) + 2.0 * t3.mean(0))
@@ -136,10 +147,16 @@ def _loss_slope(xp, loss, f, y):
     return f - y
 
 
-def _data_grad(xp, X, Z, y, R, loss):
+def _data_grad(xp, X, Z, y, R, loss, neuron="tanh"):
     """∇_x (1/n) Σ_i ℓ'(f(z_i)) h_x(z_i) at every particle: shape (M, d+2) (no regularizer)."""
     d = Z.shape[1]
-    T, t3, f = _forward(xp, X, Z, R)
+    T, t3, f = _forward(xp, X, Z, R, neuron)
+    if neuron == "linear":  # ∇_x h_x(z) = R̄ (z, 1, 0), the same for every particle
+        c = _loss_slope(xp, loss, f, y) * (R / Z.shape[0])
+        G = xp.zeros_like(X)
+        G[:, :d] = (c @ Z)[None, :]
+        G[:, d] = c.sum(0)
+        return G
     c = _loss_slope(xp, loss, f, y) * (R / 3.0 / Z.shape[0])  # (n,)
     C = (1.0 - T * T) * c[:, None]  # sech²(z·x1 + x2) ℓ'_i R̄/(3n), (n, M)
     G = xp.zeros_like(X)
@@ -150,30 +167,30 @@ def _data_grad(xp, X, Z, y, R, loss):
 
 
 def first_variation_grad(X, Z, y, *, R: float = 15.0, lam: float = 0.0, lam1: float = 0.1,
-                         loss: str = "logistic") -> np.ndarray:
+                         loss: str = "logistic", neuron: str = "tanh") -> np.ndarray:
     """∇_x (δF/δμ)(x) at the particles X (M, d+2): data term + 2 λ λ1 x (numpy, float64).
 
     Equals M × ∂F(μ_X)/∂X^j, the gradient of the particle objective (tested against autograd).
     """
     X, Z, y = (np.asarray(a, dtype=np.float64) for a in (X, Z, y))
-    return _data_grad(np, X, Z, y, R, loss) + 2.0 * lam * lam1 * X
+    return _data_grad(np, X, Z, y, R, loss, neuron) + 2.0 * lam * lam1 * X
 
 
 def particle_objective(X, Z, y, *, R: float = 15.0, lam: float = 0.0, lam1: float = 0.1,
-                       loss: str = "logistic") -> float:
+                       loss: str = "logistic", neuron: str = "tanh") -> float:
     """F(μ_X) = (1/n) Σ_i ℓ(f_X(z_i), y_i) + λ λ1 (1/M) Σ_j ‖X^j‖² (no entropy term)."""
     X, Z, y = (np.asarray(a, dtype=np.float64) for a in (X, Z, y))
-    _, _, f = _forward(np, X, Z, R)
+    _, _, f = _forward(np, X, Z, R, neuron)
     return float(_loss_value(np, loss, f, y)) + lam * lam1 * float(np.mean(np.sum(X * X, axis=1)))
 
 
-def network_output(X, Z, R: float = 15.0) -> np.ndarray:
+def network_output(X, Z, R: float = 15.0, *, neuron: str = "tanh") -> np.ndarray:
     """f_μ(z) = (1/M) Σ_j h_{X^j}(z) for the particles X (M, d+2), inputs Z (n, d)."""
     X = np.asarray(X, dtype=np.float64)
     Z = np.asarray(Z, dtype=np.float64)
     if Z.ndim != 2 or X.ndim != 2 or X.shape[1] != Z.shape[1] + 2:
         raise InputError(f"particles of shape {X.shape} do not fit inputs of shape {Z.shape} (need p = d + 2)")
-    return _forward(np, X, Z, R)[2]
+    return _forward(np, X, Z, R, neuron)[2]
 
 
 # ---------------------------------------------------------------- backends
@@ -277,7 +294,9 @@ def _run(be, cfg: MFLDConfig, Z_np, y_np, X0, batch_rng, ent_rng, eval_data, on_
     b = min(cfg.batch_size, n)
     m = cfg.svrg_every or max(1, n // b)
     log_every = cfg.log_every or max(1, cfg.steps // 50)
-    history: dict[str, list[float]] = {k: [] for k in ("step", "lam", "loss", "l2", "F", "entropy", "objective")}
+    history: dict[str, list] = {k: [] for k in ("step", "lam", "loss", "l2", "F", "entropy", "objective")}
+    if cfg.log_moments:
+        history["mean"], history["spread"] = [], []
     if eval_data is not None:
         Ze = np.asarray(eval_data[0], dtype=np.float64)
         ye = np.asarray(eval_data[1], dtype=np.float64).ravel()
@@ -286,7 +305,7 @@ def _run(be, cfg: MFLDConfig, Z_np, y_np, X0, batch_rng, ent_rng, eval_data, on_
     def record(t: int) -> None:
         lam_t = cfg.lam_at(min(t, max(cfg.steps - 1, 0)))
         Xn = be.to_numpy(X)
-        _, _, f = _forward(xp, X, Z, cfg.R)
+        _, _, f = _forward(xp, X, Z, cfg.R, cfg.neuron)
         loss = float(_loss_value(xp, cfg.loss, f, y))
         l2 = cfg.lam1 * float(np.mean(np.sum(Xn * Xn, axis=1)))
         H = _entropy(Xn, cfg.entropy_k, cfg.entropy_subsample, ent_rng)
@@ -297,8 +316,12 @@ def _run(be, cfg: MFLDConfig, Z_np, y_np, X0, batch_rng, ent_rng, eval_data, on_
         history["F"].append(loss + lam_t * l2)
         history["entropy"].append(H)
         history["objective"].append(loss + lam_t * l2 - lam_t * H)
+        if cfg.log_moments:
+            mean = Xn.mean(0)
+            history["mean"].append(mean.tolist())
+            history["spread"].append(float(np.sum((Xn - mean) ** 2)) / max(1, (Xn.shape[0] - 1) * Xn.shape[1]))
         if eval_data is not None:
-            fe = network_output(Xn, Ze, cfg.R)
+            fe = network_output(Xn, Ze, cfg.R, neuron=cfg.neuron)
             if cfg.loss == "logistic":
                 history["eval_accuracy"].append(float(np.mean(np.where(fe >= 0, 1.0, -1.0) == ye)))
             else:
@@ -311,16 +334,16 @@ def _run(be, cfg: MFLDConfig, Z_np, y_np, X0, batch_rng, ent_rng, eval_data, on_
             record(t)
         lam_t = cfg.lam_at(t)
         if cfg.gradient == "full":
-            G = _data_grad(xp, X, Z, y, cfg.R, cfg.loss)
+            G = _data_grad(xp, X, Z, y, cfg.R, cfg.loss, cfg.neuron)
         else:
             idx = batch_rng.choice(n, size=b, replace=False)
             Zb, yb = be.index(Z, idx), be.index(y, idx)
-            G = _data_grad(xp, X, Zb, yb, cfg.R, cfg.loss)
+            G = _data_grad(xp, X, Zb, yb, cfg.R, cfg.loss, cfg.neuron)
             if cfg.gradient == "svrg":
                 if t % m == 0:
                     anchor = X.clone() if xp is not np else X.copy()
-                    anchor_grad = _data_grad(xp, anchor, Z, y, cfg.R, cfg.loss)
-                G = G - _data_grad(xp, anchor, Zb, yb, cfg.R, cfg.loss) + anchor_grad
+                    anchor_grad = _data_grad(xp, anchor, Z, y, cfg.R, cfg.loss, cfg.neuron)
+                G = G - _data_grad(xp, anchor, Zb, yb, cfg.R, cfg.loss, cfg.neuron) + anchor_grad
         if cfg.lam1 and lam_t:
             G = G + (2.0 * lam_t * cfg.lam1) * X
         X = X - cfg.eta * G

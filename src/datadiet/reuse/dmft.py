@@ -40,6 +40,7 @@ class DMFTResult:
 
     steps: np.ndarray  # (T+1,)
     m: np.ndarray  # (T+1, p, k) W W*ᵀ (mean over repeats)
+    m_sem: np.ndarray  # (T+1, p, k) its Monte Carlo error over repeats
     cosine: np.ndarray  # (T+1, p, k) m_jr / ‖w_j‖
     cosine_sem: np.ndarray  # (T+1, p, k)
     norms: np.ndarray  # (T+1, p)
@@ -74,23 +75,29 @@ def solve_dmft(target: str | Target = "he3", *, student: str | Activation | Call
                eta: float = 2.0, steps: int = 3, passes: str = "multi", width: int = 1,
                second_layer: str = "ones", train_second_layer: bool = False, ridge: float = 0.0,
                noise: float = 0.0, spherical: bool = False, paths: int = 50_000, repeats: int = 4,
-               seed: int = 0) -> DMFTResult:
+               seed: int = 0, noise_correlations: bool = True) -> DMFTResult:
     """Solve the DMFT of ``steps`` GD steps; average ``repeats`` independent Monte Carlo solutions.
 
     The initialization is the d → ∞ limit of the simulator's: unit-norm, mutually orthogonal neurons
     with zero teacher overlap (m⁰ = 0), a_j = 1/√p (``second_layer="signs"`` alternates signs).
+    ``noise_correlations=False`` drops the cross-step covariance α⁻¹E[g^t g^sᵀ] (t ≠ s) of the parameter-side
+    noise u, i.e. draws the noise of each step independently with the right variance: an approximation, kept only
+    to measure what it changes (the authors' public DMFT, IdePHICS/benefit-reusing-batch dmft.py
+    ``next_noise_step``, draws fresh normals for the whole history each step and keeps the last block).
     """
     target = get_target(target) if isinstance(target, str) else target
     act = get_activation(student)
     if passes not in ("multi", "one"):
         raise InputError(f"--passes {passes!r} is not one of: multi, one")
+    if second_layer not in ("ones", "signs"):
+        raise InputError(f"--second-layer {second_layer!r} is not one of: ones, signs")
     if alpha <= 0 or eta <= 0 or steps < 1 or width < 1 or paths < 100 or repeats < 1:
         raise InputError("solve_dmft needs alpha > 0, eta > 0, steps >= 1, width >= 1, paths >= 100, repeats >= 1")
     a0 = np.full(width, 1.0 / math.sqrt(width))
     if second_layer == "signs":
         a0 = a0 * np.where(np.arange(width) % 2 == 0, 1.0, -1.0)
     runs = [_solve_once(target, act, alpha, eta, steps, passes, a0, train_second_layer, ridge, noise, spherical,
-                        paths, np.random.default_rng([seed, r])) for r in range(repeats)]
+                        paths, np.random.default_rng([seed, r]), noise_correlations) for r in range(repeats)]
     m = np.stack([r["m"] for r in runs])
     norms = np.stack([r["norms"] for r in runs])
     cos = m / norms[..., None]
@@ -99,7 +106,9 @@ def solve_dmft(target: str | Target = "he3", *, student: str | Activation | Call
     gram = np.stack([r["gram"] for r in runs]).mean(0)
     err = error_from_stats(gram, m_mean, a_hist, target, act, seed=seed, noise=noise)
     sem = cos.std(0, ddof=1) / math.sqrt(repeats) if repeats > 1 else np.zeros_like(cos[0])
-    return DMFTResult(steps=np.arange(steps + 1), m=m_mean, cosine=cos.mean(0), cosine_sem=sem, norms=norms_mean,
+    m_sem = m.std(0, ddof=1) / math.sqrt(repeats) if repeats > 1 else np.zeros_like(m[0])
+    return DMFTResult(steps=np.arange(steps + 1), m=m_mean, m_sem=m_sem, cosine=cos.mean(0), cosine_sem=sem,
+                      norms=norms_mean,
                       test_error=err, second_layer=a_hist, repeats=repeats, paths=paths,
                       details={"passes": passes, "alpha": alpha, "eta": eta, "target": target.name,
                                "student": act.name})
@@ -117,7 +126,8 @@ def _loss_terms(h, y, a, act):
     return g, H, r
 
 
-def _solve_once(target, act, alpha, eta, T, passes, a0, train_a, lam, noise, spherical, N, rng):
+def _solve_once(target, act, alpha, eta, T, passes, a0, train_a, lam, noise, spherical, N, rng,
+                noise_correlations=True):
     p, k = a0.shape[0], target.k
     eye = np.eye(p)
     multi = passes == "multi"
@@ -133,7 +143,7 @@ def _solve_once(target, act, alpha, eta, T, passes, a0, train_a, lam, noise, sph
         out = A[t] @ Sigma0 @ A[s].T
         for u, Bt in B[t].items():
             for v, Bs in B[s].items():
-                c = Cu.get((u, v))
+                c = Cu.get((u, v)) if (noise_correlations or u == v) else None
                 if c is not None:
                     out = out + Bt @ c @ Bs.T
         return out

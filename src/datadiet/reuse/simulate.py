@@ -52,7 +52,7 @@ class SimConfig:
     spherical: bool = False  # renormalize each w_j to the unit sphere after every step
     ridge: float = 0.0  # λ, weight decay on W
     noise: float = 0.0  # label noise standard deviation
-    init: str = "random"  # random (uniform on the sphere) | orthogonal (to the target subspace)
+    init: str = "random"  # random (uniform on the sphere) | orthogonal (orthonormal rows ⊥ the target subspace)
     record_every: int = 1  # record overlaps every this many steps (SGD: set to ~d/10)
     backend: str = "numpy"  # numpy | torch
     dtype: str = "float32"  # float32 | float64
@@ -98,6 +98,10 @@ class SimResult:
     seconds: float = 0.0
     extra: dict = field(default_factory=dict)
 
+    def magnetization(self) -> np.ndarray:
+        """(S, R, p, k) the raw overlaps m_jr = w_j·w*_r (= cosine × ‖w_j‖), the authors' m = W W*ᵀ/D."""
+        return self.overlaps * self.norms[..., None]
+
     def per_seed(self, direction: int = 0, kind: str = "signed") -> np.ndarray:
         """(S, R) one number per seed and record: the mean over neurons of the cosine with w*_r.
 
@@ -142,6 +146,7 @@ class SimResult:
                            "generative_exponent": self.target.generative_exponent,
                            "parity": self.target.parity},
                 "final": last, "test_error_mean": err_mean.tolist(), "test_error_sem": err_sem.tolist(),
+                "m_mean": self.magnetization().mean(0).tolist(),
                 "steps": self.steps.tolist()}
 
 
@@ -182,6 +187,9 @@ def simulate(config: SimConfig | None = None, seeds: int | Sequence[int] = 40, *
     k, d = target.k, config.d
     if k > d:
         raise InputError(f"target {target.name!r} needs d >= {k}, got --d {d}")
+    if config.init == "orthogonal" and config.width > d - k:
+        raise InputError(f"--init orthogonal needs --width <= d - k = {d - k} (orthonormal rows outside the "
+                         f"target subspace), got --width {config.width}")
     rows = config.n if config.algorithm == "gd" else 2
     per_seed = rows * d * np.dtype(config.dtype).itemsize
     chunk = max(1, int(config.max_batch_mb * 2**20 // max(per_seed, 1)))
@@ -232,13 +240,22 @@ class _Recorder:
 
 
 def _init(config: SimConfig, gens, ops, k: int):
-    """W uniform on the unit sphere per neuron (optionally ⊥ the target subspace) and a_j = ±1/√p."""
+    """W uniform on the unit sphere per neuron and a_j = ±1/√p.
+
+    ``init="orthogonal"``: Gram–Schmidt of the Gaussian rows restricted to the complement of the target
+    subspace, i.e. a uniformly random orthonormal p-frame ⊥ W* (the authors' initialization, and exactly
+    the DMFT's m⁰ = 0, W⁰W⁰ᵀ = I).
+    """
     S, p, d = len(gens), config.width, config.d
     W = ops.empty((S, p, d))
     for i, gen in enumerate(gens):
         ops.randn_into(W[i], gen)
     if config.init == "orthogonal":
-        W[..., :k] = 0
+        G = ops.to_numpy(W)
+        G[..., :k] = 0
+        Q, R = np.linalg.qr(np.swapaxes(G, -1, -2))  # (S, d, p), (S, p, p)
+        signs = np.sign(np.diagonal(R, axis1=-2, axis2=-1))
+        W = ops.asarray(np.swapaxes(Q * np.where(signs == 0, 1.0, signs)[..., None, :], -1, -2))
     W = _unit_rows(W)
     a = np.full((S, p), 1.0 / math.sqrt(p))
     if config.second_layer == "signs":  # alternate +, −: the DMFT solver's initialization too

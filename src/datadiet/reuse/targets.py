@@ -9,7 +9,9 @@ get them too:
                         ≤ 4). Reusing a batch makes the second gradient a nonlinear function of y
                         (Dandi et al. 2024), so targets with generative exponent 1 are learned in O(1)
                         steps with n = O(d) even when their information exponent is large.
-and its ``parity`` under z → −z ("even", "odd" or "neither").
+and its ``parity`` under z → −z ("even", "odd" or "neither"), and ``grid``, the points per axis of the
+trapezoid rule (:func:`datadiet.reuse.hermite.gaussian_grid`) on which E[g(z)] and E[g(z)²] have converged,
+which the population error integrates on.
 """
 
 from __future__ import annotations
@@ -23,9 +25,12 @@ from typing import Callable
 import numpy as np
 
 from ..errors import InputError
-from .hermite import gauss_hermite, hermite, hermite_normalized
+from .hermite import gauss_hermite, gaussian_grid, hermite, hermite_normalized
 
 _TOL = 1e-6
+# trapezoid points per axis tried in turn for a k-dim target (k <= 3; beyond, the error uses Monte Carlo)
+GRID_LADDER = {1: (101, 201, 401, 801), 2: (41, 81, 121, 161, 241), 3: (21, 31, 41, 61, 81)}
+_GRID_TOL = 1e-9
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ class Target:
     information_exponent: int | None = None  # None: no nonzero Hermite coefficient up to degree 6
     generative_exponent: int | None = None  # 1, 2, or None (> 2 as far as the probe sees)
     parity: str = "neither"
+    grid: int | None = None  # trapezoid points per axis for E over z (None: not computed, or k > 3)
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
         z = np.asarray(z)
@@ -65,7 +71,28 @@ def make_target(fn: Callable[[np.ndarray], np.ndarray], k: int, name: str = "cus
         information_exponent=_information_exponent(nodes, weights, y),
         generative_exponent=_generative_exponent(nodes, weights, y),
         parity=_parity(fn, k, y, nodes),
+        grid=converged_grid(fn, k),
     )
+
+
+def converged_grid(fn: Callable[[np.ndarray], np.ndarray], k: int) -> int | None:
+    """The first rung of GRID_LADDER[k] whose E[g], E[g²] agree with the next rung's within 1e-9·max(1, E g²).
+
+    The finest rung when none does (a discontinuous g such as sign(·) converges only algebraically); None for k > 3.
+    """
+    ladder = GRID_LADDER.get(k)
+    if ladder is None:
+        return None
+    moments = []
+    for points in ladder:
+        nodes, weights = gaussian_grid(points, k)
+        y = np.asarray(fn(nodes), dtype=float)
+        moments.append((float(weights @ y), float(weights @ (y * y))))
+        if len(moments) > 1:
+            (m1, m2), (n1, n2) = moments[-2], moments[-1]
+            if max(abs(m1 - n1), abs(m2 - n2)) <= _GRID_TOL * max(1.0, n2):
+                return ladder[len(moments) - 2]
+    return ladder[-1]
 
 
 def _information_exponent(nodes, weights, y, max_degree: int = 6) -> int | None:
@@ -124,6 +151,8 @@ _BASE: dict[str, tuple[int, Callable[[np.ndarray], np.ndarray], str]] = {
     "staircase3": (3, lambda z: z[..., 0] + z[..., 0] * z[..., 1] + z[..., 0] * z[..., 1] * z[..., 2],
                    "z1 + z1·z2 + z1·z2·z3"),
     "he1+he3": (2, lambda z: z[..., 0] + hermite_normalized(3, z[..., 1]), "z1 + He_3(z2)/√6"),
+    # the authors' multi-index example (IdePHICS/benefit-reusing-batch): He_3 not normalized
+    "he1+he3raw": (2, lambda z: z[..., 0] + hermite(3, z[..., 1]), "z1 + He_3(z2)"),
 }
 _OUTER = {"tanh": np.tanh, "sign": np.sign}
 

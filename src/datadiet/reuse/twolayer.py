@@ -15,7 +15,8 @@ import numpy as np
 
 from ..errors import InputError
 from .backend import NumpyOps
-from .hermite import gauss_hermite
+from .hermite import gaussian_grid
+from .targets import converged_grid
 
 _SQRT2 = math.sqrt(2.0)
 
@@ -36,6 +37,8 @@ class Activation:
     d1: Callable
     d2: Callable
     smooth: bool = True  # False: σ'' has a point mass (ReLU) that pointwise d2 misses
+    gauss_mean: Callable | None = None  # (μ, τ) -> E σ(μ + τξ), ξ ~ N(0, 1), when a closed form exists
+    gauss_moment: Callable | None = None  # (q1, q2, c) -> E σ(u)σ(v), Var u = q1, Var v = q2, Cov = c
 
 
 def _relu(x, xp):
@@ -74,9 +77,11 @@ def _erf_d2(x, xp):
 
 
 ACTIVATIONS: dict[str, Activation] = {
-    "relu": Activation("relu", _relu, _step, lambda x, xp: 0 * x, smooth=False),
+    "relu": Activation("relu", _relu, _step, lambda x, xp: 0 * x, smooth=False,
+                       gauss_mean=lambda mu, tau: _relu_mean(mu, tau), gauss_moment=lambda *q: _relu_moment(*q)),
     "tanh": Activation("tanh", _tanh, _tanh_d1, _tanh_d2),
-    "erf": Activation("erf", _erf, _erf_d1, _erf_d2),
+    "erf": Activation("erf", _erf, _erf_d1, _erf_d2,
+                      gauss_mean=lambda mu, tau: _erf_mean(mu, tau), gauss_moment=lambda *q: _erf_moment(*q)),
 }
 
 
@@ -147,29 +152,126 @@ def population_error(W: np.ndarray, a: np.ndarray, target, act: Activation, *, s
 
 def error_from_stats(gram: np.ndarray, cross: np.ndarray, a: np.ndarray, target, act: Activation, *,
                      samples: int = 20000, seed: int = 0, noise: float = 0.0) -> np.ndarray:
-    """½E[(f − y)²] from the Gram W Wᵀ (..., p, p) and the teacher overlaps W W*ᵀ (..., p, k).
+    """½E[(f − y)²] from the Gram Q = W Wᵀ (..., p, p) and the teacher overlaps M = W W*ᵀ (..., p, k).
 
-    (h, z) = (W x, W* x) is a (p + k)-dim Gaussian with covariance [[W Wᵀ, W W*ᵀ], [W* Wᵀ, I]], so the
-    expectation is a low-dimensional integral whatever d is: Gauss–Hermite quadrature when p + k ≤ 4,
-    else Monte Carlo with ``samples`` draws (common to every leading index).
+    h = W x and z = W* x are jointly Gaussian, z ~ N(0, I_k) and h_j = M_j·z + τ_j ξ_j with
+    τ_j² = Q_jj − ‖M_j‖², so the error splits into integrals of dimension ≤ max(2, k) in fixed coordinates:
+
+        E[y²]      over z on the target's trapezoid rule (``target.grid`` points per axis);
+        E[f y]     = Σ_j a_j E_z[y(z)·s_j(M_j·z)], s_j(μ) = E_ξ σ(μ + τ_j ξ), same rule in z;
+        E[f²]      = Σ_jl a_j a_l E[σ(h_j)σ(h_l)], one 2-dim Gaussian per pair.
+
+    The smoothed σ and the pair moments are closed forms for relu and erf and trapezoid rules otherwise.
+    No eigenbasis enters, so the result is a continuous function of (Q, M): near-degenerate Grams (the
+    orthonormal initialization) give the exact value, not a rotated tensor rule. Targets with k > 3 integrate
+    z by Monte Carlo with ``samples`` draws from ``seed``. Label noise adds ½·noise².
     """
     gram, cross = np.asarray(gram, dtype=np.float64), np.asarray(cross, dtype=np.float64)
     a = np.asarray(a, dtype=np.float64)
     p, k = gram.shape[-1], cross.shape[-1]
-    cov = np.zeros(gram.shape[:-2] + (p + k, p + k))
-    cov[..., :p, :p] = gram
-    cov[..., :p, p:] = cross
-    cov[..., p:, :p] = np.swapaxes(cross, -1, -2)
-    cov[..., p:, p:] = np.eye(k)
-    # a PSD square root (the Gram of p + k vectors can be singular: eigh, not Cholesky)
-    vals, vecs = np.linalg.eigh(cov)
-    root = vecs * np.sqrt(np.clip(vals, 0, None))[..., None, :]
-    if p + k <= 4:  # a tensor Gauss–Hermite rule: deterministic and exact for smooth integrands
-        xi, weights = gauss_hermite({2: 60, 3: 24, 4: 12}[p + k], p + k)
-    else:  # heavy-tailed integrands (He_k²) need many draws: the caller sets ``samples``
-        xi = np.random.default_rng(seed).standard_normal((samples, p + k))
-        weights = np.full(samples, 1.0 / samples)
-    g = np.einsum("...ij,mj->...mi", root, xi)
-    h, z = g[..., :p], g[..., p:]
-    f = (act.f(h, _NP) * a[..., None, :]).sum(-1)
-    return 0.5 * (((f - target(z)) ** 2) @ weights) + 0.5 * noise**2
+    lead = np.broadcast_shapes(gram.shape[:-2], cross.shape[:-2], a.shape[:-1])
+    gram = np.broadcast_to(gram, lead + (p, p)).reshape(-1, p, p)
+    cross = np.broadcast_to(cross, lead + (p, k)).reshape(-1, p, k)
+    a = np.broadcast_to(a, lead + (p,)).reshape(-1, p)
+    nodes, weights = _target_rule(target, k, samples, seed)
+    y = np.asarray(target(nodes), dtype=np.float64)
+    wy = weights * y
+    q = np.clip(np.diagonal(gram, axis1=-2, axis2=-1), 0, None)  # (L, p)
+    tau = np.sqrt(np.clip(q - (cross * cross).sum(-1), 0, None))
+    fy = np.empty(len(a))
+    block = max(1, int(4e6 // max(1, p * len(weights))))  # bounded memory: (block, p, m) at a time
+    for i in range(0, len(a), block):
+        mu = cross[i:i + block] @ nodes.T  # (b, p, m)
+        fy[i:i + block] = np.einsum("bp,bp->b", a[i:i + block], gaussian_mean(act, mu, tau[i:i + block, :, None]) @ wy)
+    ff = np.einsum("bj,bjl,bl->b", a, pair_moments(act, gram), a)
+    err = 0.5 * (ff - 2 * fy + float(weights @ (y * y))) + 0.5 * noise**2
+    return err.reshape(lead)
+
+
+_INNER = None  # the 1-dim trapezoid rule of the smoothed σ (built on first use)
+
+
+def _inner_rule() -> tuple[np.ndarray, np.ndarray]:
+    global _INNER
+    if _INNER is None:
+        x, w = gaussian_grid(81)
+        _INNER = (x[:, 0], w)
+    return _INNER
+
+
+def _target_rule(target, k: int, samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes (m, k) and weights for E over z ~ N(0, I_k): the target's trapezoid grid, or Monte Carlo for k > 3."""
+    points = getattr(target, "grid", None)
+    if points is None and k <= 3:
+        points = converged_grid(target, k)
+    if points is not None:
+        return gaussian_grid(points, k)
+    return np.random.default_rng(seed).standard_normal((samples, k)), np.full(samples, 1.0 / samples)
+
+
+def gaussian_mean(act: Activation, mu: np.ndarray, tau: np.ndarray) -> np.ndarray:
+    """E_ξ σ(μ + τ ξ), ξ ~ N(0, 1), broadcast over μ and τ ≥ 0: closed form when σ has one, else a trapezoid rule."""
+    mu, tau = np.asarray(mu, dtype=np.float64), np.asarray(tau, dtype=np.float64)
+    if act.gauss_mean is not None:
+        return act.gauss_mean(mu, tau)
+    x, w = _inner_rule()
+    shape = np.broadcast_shapes(mu.shape, tau.shape)
+    if math.prod(shape) * len(x) <= 2**22:  # small: one vectorized pass over the nodes
+        return act.f(mu[..., None] + tau[..., None] * x, _NP) @ w
+    out = np.zeros(shape)
+    for xi, wi in zip(x, w):
+        out += wi * act.f(mu + tau * xi, _NP)
+    return out
+
+
+def pair_moments(act: Activation, gram: np.ndarray) -> np.ndarray:
+    """E[σ(h_j)σ(h_l)] (..., p, p) for h ~ N(0, gram): closed form when σ has one, else 1-dim rules per pair.
+
+    Numerically, h_j = √Q_jj ξ and h_l | h_j is Gaussian (mean Q_jl/Q_jj·h_j, variance Q_ll − Q_jl²/Q_jj),
+    so E[σ(h_j)σ(h_l)] = E_ξ[σ(√Q_jj ξ)·gaussian_mean(σ, ·, ·)]: a continuous function of the 2×2 block.
+    """
+    gram = np.asarray(gram, dtype=np.float64)
+    q = np.clip(np.diagonal(gram, axis1=-2, axis2=-1), 0, None)
+    qj, ql = q[..., :, None], q[..., None, :]
+    if act.gauss_moment is not None:
+        return act.gauss_moment(qj, ql, gram)
+    x, w = _inner_rule()
+    sj = np.sqrt(qj)
+    safe = np.where(qj > 0, qj, 1.0)
+    slope = np.where(qj > 0, gram / safe, 0.0)
+    cond = np.sqrt(np.clip(ql - slope * gram, 0, None))
+    out = np.zeros(gram.shape)
+    for xi, wi in zip(x, w):
+        hj = sj * xi
+        out += wi * act.f(hj, _NP) * gaussian_mean(act, slope * hj, cond)
+    return 0.5 * (out + np.swapaxes(out, -1, -2))
+
+
+# closed forms under Gaussians (relu: Cho & Saul 2009 arc-cosine kernel; erf(x/√2): Williams 1997)
+
+def _relu_mean(mu, tau):
+    t = np.where(tau > 0, tau, 1.0)
+    r = mu / t
+    return np.where(tau > 0, mu * _special().ndtr(r) + t * np.exp(-0.5 * r * r) / math.sqrt(2 * math.pi),
+                    np.maximum(mu, 0.0))
+
+
+def _relu_moment(qj, ql, c):
+    s = np.sqrt(qj * ql)
+    rho = np.clip(np.where(s > 0, c / np.where(s > 0, s, 1.0), 0.0), -1.0, 1.0)
+    theta = np.arccos(rho)
+    return s / (2 * math.pi) * (np.sin(theta) + (math.pi - theta) * rho)
+
+
+def _erf_mean(mu, tau):
+    return _special().erf(mu / np.sqrt(2.0 * (1.0 + tau * tau)))
+
+
+def _erf_moment(qj, ql, c):
+    return (2 / math.pi) * np.arcsin(np.clip(c / np.sqrt((1 + qj) * (1 + ql)), -1.0, 1.0))
+
+
+def _special():
+    from scipy import special
+
+    return special
