@@ -1,4 +1,4 @@
-"""`datadiet federated run`: DIFF2 / DP-GD with an accountant, sub-model FL and its peers (issue 8)."""
+"""`datadiet federated run`: DIFF2 / DP-GD with an accountant, sub-model FL and its peers (issues 8, 19)."""
 
 from __future__ import annotations
 
@@ -23,9 +23,16 @@ def run_cmd(
     rounds: Annotated[int, typer.Option("--rounds", help="Communication rounds R.")] = 50,
     epsilon: Annotated[Optional[float], typer.Option("--epsilon", help="Target ε (δ = 1e-5) for diff2/dpgd/dpsgd; "
                                                      "ignored by the non-private methods.")] = 1.0,
-    engine: Annotated[str, typer.Option("--engine", help="inprocess or flower (Flower simulation on Ray).")]
-    = "inprocess",
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the data split, initialization and noise.")] = 0,
+    engine: Annotated[str, typer.Option("--engine", help="inprocess, or flower: `flwr run` on Flower's local "
+                                        "simulation engine (one simulated SuperNode per client).")] = "inprocess",
+    noise: Annotated[str, typer.Option("--noise", help="diff2/dpgd: central (one Gaussian on the aggregate, as "
+                                       "under secure aggregation; the paper's setting) or local (each client's "
+                                       "message private on its own; sqrt(P) more noise).")] = "central",
+    reproducible: Annotated[bool, typer.Option("--reproducible", help="Draw DP noise from --seed so runs repeat "
+                                               "bit for bit. NOT private: anyone with the seed can remove the "
+                                               "noise. Default: OS entropy on each client.")] = False,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the data split and initialization (and of the "
+                                      "noise with --reproducible).")] = 0,
     out: Annotated[Optional[Path], typer.Option("--out", help="Folder for result.json.")] = None,
     quiet: Quiet = False,
 ):
@@ -38,7 +45,8 @@ def run_cmd(
     with progress_bar(quiet) as bar:
         task = bar.add_task(f"federated {method}: rounds", total=rounds)
         res = run_method(method, clients=clients, rounds=rounds, epsilon=epsilon if method in PRIVATE_METHODS else None,
-                         seed=seed, engine=engine, on_round=lambda r: bar.update(task, completed=r + 1))
+                         seed=seed, engine=engine, noise=noise, reproducible=reproducible,
+                         on_round=lambda r: bar.update(task, completed=r + 1))
     m = res["metrics"]
     private = "epsilon" in m
     held = all(v == v for v in m.values()) and (not private or m["epsilon"] <= epsilon * (1 + 1e-9))
@@ -51,7 +59,7 @@ def run_cmd(
             held=bool(held), rule="finite metrics" + (" and accountant ε ≤ target" if private else ""),
             metrics={k: {"mean": float(v), "sem": 0.0, "n": 1} for k, v in m.items()},
             config={"method": method, "clients": clients, "rounds": rounds, "epsilon": epsilon, "engine": engine,
-                    "seed": seed},
+                    "seed": seed, "noise": noise, "reproducible": reproducible},
             seeds=[seed], seconds=time.perf_counter() - t0, figures=[], details=res["details"],
             datadiet_version=__version__)
         out.mkdir(parents=True, exist_ok=True)

@@ -52,7 +52,8 @@ def calibrate(target_epsilon: float, delta: float, rounds: int, period: int = 1,
               accountant: str = "rdp", rtol: float = 1e-4, ratio: float = 1.0) -> float:
     """Smallest z with ε ≤ target for R rounds: R1 full releases at z1 = ratio·z, R2 difference releases at z.
 
-    ratio = √(C2/C1) minimizes the variance σ1² + (T−1)σ2² of v_r over one period at a fixed budget.
+    ``dp.noise_multipliers`` passes ratio = z1/z2 of the reproduction's budget split (1/u of the Rényi budget
+    to the full releases).
 
     Bisection on z (ε is decreasing in z); the returned z satisfies ε(z) ≤ target ≤ ε(z·(1 − rtol)).
     """

@@ -1,6 +1,14 @@
-"""Run datadiet's Flower App on a real local Flower federation: one SuperLink and N SuperNodes on 127.0.0.1.
+"""Run datadiet's Flower App the way Flower users do: ``flwr run`` on the local simulation engine
+(``run_local_simulation``), or on a real local federation, one SuperLink and N SuperNodes on 127.0.0.1
+(``run_local_federation``):
 
     python -m datadiet.federated.deploy --method diff2 --clients 3 --rounds 2 --epsilon 1 --out result.json
+    python -m datadiet.federated.deploy --simulation --method diff2 --clients 3 --rounds 2
+
+The simulation launch is plain ``flwr run APP --federation-config "num-supernodes=N"`` against the "local"
+connection (Flower starts a local SuperLink in simulation mode on its own); it gets its own ``FLWR_HOME`` and free
+ports (``FLWR_LOCAL_SUPERLINK_HTTP_API_PORT``, ``FLWR_LOCAL_CONTROL_API_PORT``) so launches never share a
+SuperLink, and that SuperLink is stopped afterwards.
 
 This is Flower's deployment runtime, not its simulation: ``flower-superlink`` and one ``flower-supernode`` per
 client run as separate processes talking HTTP on 127.0.0.1 (``--insecure``, free ports), every SuperNode started
@@ -32,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError, MissingDependencyError
-from .run import DP_METHODS
+from .run import DP_METHODS  # noqa: F401  (re-exported for callers)
 
 HOST = "127.0.0.1"
 CONNECTION = "datadiet-local"  # the SuperLink connection's name in $FLWR_HOME/config.toml
@@ -65,7 +73,8 @@ def default_app_dir() -> Path:
 
 def run_local_federation(method: str, *, clients: int, rounds: int, epsilon: float | None, seed: int = 0,
                          app_dir: str | os.PathLike | None = None, timeout: float = 600.0,
-                         workdir: str | os.PathLike | None = None) -> dict:
+                         workdir: str | os.PathLike | None = None, noise: str = "central",
+                         reproducible: bool = False, problem: str = "logreg", dataset: str = "digits") -> dict:
     """Run ``method`` on a SuperLink + ``clients`` SuperNodes on 127.0.0.1; return what ``run_method`` returns.
 
     Parameters
@@ -79,9 +88,56 @@ def run_local_federation(method: str, *, clients: int, rounds: int, epsilon: flo
 
     Returns
     -------
-    dict with "metrics" (test_accuracy, grad_norm_sq, and epsilon for diff2/dpgd) and "details", equal to
-    ``run_method(..., engine="flower")`` for the same arguments.
+    dict with "metrics" (test_accuracy; grad_norm_sq and epsilon for diff2/dpgd), evaluated on the clients,
+    and "details" (the final model from ``Result.arrays``, z1/z2, the run config).
     """
+    app, work, out, overrides = _prepare(method, clients, rounds, epsilon, seed, noise, reproducible, problem,
+                                         dataset, app_dir, workdir)
+    result = _launch(app, work, clients, overrides, timeout)
+    if workdir is None:
+        shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+def run_local_simulation(method: str, *, clients: int, rounds: int, epsilon: float | None, seed: int = 0,
+                         noise: str = "central", reproducible: bool = False, problem: str = "logreg",
+                         dataset: str = "digits", app_dir: str | os.PathLike | None = None,
+                         timeout: float = 900.0, workdir: str | os.PathLike | None = None) -> dict:
+    """``flwr run APP --federation-config "num-supernodes=<clients>"`` on Flower's local simulation engine.
+
+    Same arguments and return value as ``run_local_federation``; Flower itself starts the local SuperLink
+    (simulation mode, Ray backend) and N simulated SuperNodes with partition-id 0..N−1.
+    """
+    app, work, out, overrides = _prepare(method, clients, rounds, epsilon, seed, noise, reproducible, problem,
+                                         dataset, app_dir, workdir)
+    deadline = time.monotonic() + timeout
+    home = work / "flwr-home"
+    http_port, control_port = _free_ports(2)
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").write_text(_toml({"superlink": {"default": "local", "local": {"address": ":local:"}}}),
+                                      encoding="utf-8")
+    (work / "run-config.toml").write_text(_toml(overrides), encoding="utf-8")
+    env = _env(home)
+    env.update(FLWR_LOCAL_SUPERLINK_HTTP_API_PORT=str(http_port), FLWR_LOCAL_CONTROL_API_PORT=str(control_port))
+    procs: list[_Proc] = []
+    try:
+        runner = _start("flwr run", [_flwr_bin("flwr"), "run", str(app), "--stream", "--run-config",
+                                     str(work / "run-config.toml"), "--federation-config",
+                                     f"num-supernodes={clients}"], work, env)
+        procs.append(runner)
+        _wait_for_run(runner, [], deadline, timeout)
+        result = _read_result(out, runner, env, work, connection="local")
+    finally:
+        _stop(procs, home)
+    if workdir is None:
+        shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+def _prepare(method, clients, rounds, epsilon, seed, noise, reproducible, problem, dataset, app_dir, workdir):
+    """Check the arguments before anything starts; the App folder, work folder, result path, run config."""
+    from .dp import NOISE_MODES
+
     methods = flower_methods()
     if method not in methods:
         raise InputError(f"--method must be one of {', '.join(methods)} (got {method!r}); the others have no "
@@ -90,6 +146,8 @@ def run_local_federation(method: str, *, clients: int, rounds: int, epsilon: flo
         raise InputError(f"--clients and --rounds must be >= 1 (got {clients} and {rounds})")
     if epsilon is not None and not epsilon > 0:
         raise InputError(f"--epsilon must be > 0 (got {epsilon})")
+    if noise not in NOISE_MODES:
+        raise InputError(f"--noise must be one of {', '.join(NOISE_MODES)} (got {noise!r})")
     app = Path(app_dir) if app_dir is not None else default_app_dir()
     if not (app / "pyproject.toml").is_file():
         raise InputError(f"no Flower App at {app} (pyproject.toml missing); pass --app pointing at "
@@ -99,15 +157,10 @@ def run_local_federation(method: str, *, clients: int, rounds: int, epsilon: flo
     out = work / "result.json"
     out.unlink(missing_ok=True)  # a reused folder must not hand back an earlier run's result
     overrides = {"method": method, "num-server-rounds": rounds, "clients": clients,
-                 "epsilon": float(epsilon) if epsilon is not None else 0.0, "seed": seed, "out": str(out)}
-    result = _launch(app.resolve(), work.resolve(), clients, overrides, timeout)
-    if workdir is None:
-        shutil.rmtree(work, ignore_errors=True)
-    if method not in DP_METHODS:
-        from .run import _hetero_metrics_from_theta
-
-        result = _hetero_metrics_from_theta(method, clients, rounds, seed, result)
-    return result
+                 "epsilon": float(epsilon) if epsilon is not None else 0.0, "seed": seed, "noise": noise,
+                 "reproducible": bool(reproducible), "problem": problem, "dataset": dataset,
+                 "out": str(out.resolve())}
+    return app.resolve(), work.resolve(), out, overrides
 
 
 def _launch(app: Path, work: Path, clients: int, overrides: dict, timeout: float) -> dict:
@@ -235,20 +288,20 @@ def _wait_for_run(runner: _Proc, infra: list[_Proc], deadline: float, timeout: f
         raise _failure(runner, f"exited with code {runner.popen.returncode}")
 
 
-def _read_result(out: Path, runner: _Proc, env: dict, work: Path) -> dict:
+def _read_result(out: Path, runner: _Proc, env: dict, work: Path, connection: str = CONNECTION) -> dict:
     if out.is_file():
         return json.loads(out.read_text(encoding="utf-8"))
-    status = _run_status(runner.log, env, work)
+    status = _run_status(runner.log, env, work, connection)
     raise _failure(runner, f"finished (status {status}) but the ServerApp wrote no result to {out}")
 
 
-def _run_status(log: Path, env: dict, work: Path) -> str:
+def _run_status(log: Path, env: dict, work: Path, connection: str = CONNECTION) -> str:
     """The run's final status from the SuperLink (e.g. finished:failed), for the error message."""
     m = re.search(r"Successfully started run (\d+)", log.read_text(encoding="utf-8", errors="replace"))
     if m is None:
         return "unknown: the run never started"
     try:
-        res = subprocess.run([_flwr_bin("flwr"), "ls", CONNECTION, "--run-id", m.group(1), "--format", "json"],
+        res = subprocess.run([_flwr_bin("flwr"), "ls", connection, "--run-id", m.group(1), "--format", "json"],
                              capture_output=True, text=True, env=env, cwd=work, timeout=60)
         run = json.loads(res.stdout)["runs"][0]
         return f"{run['status']}, {run['status-details']}"
@@ -316,15 +369,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--epsilon", type=float, default=1.0, help="target ε for diff2/dpgd; 0 = no privacy")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--noise", default="central", choices=("central", "local"))
+    ap.add_argument("--reproducible", action="store_true", help="seeded noise: repeatable, NOT private")
+    ap.add_argument("--simulation", action="store_true",
+                    help="flwr run on Flower's local simulation engine instead of a SuperLink + SuperNodes")
     ap.add_argument("--app", default=None, help="Flower App folder (default: examples/flower-federation)")
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds for the whole launch")
     ap.add_argument("--logs", default=None, help="keep logs, FLWR_HOME and result.json in this folder")
     ap.add_argument("--out", default=None, help="also write the result JSON here")
     a = ap.parse_args(argv)
     try:
-        res = run_local_federation(a.method, clients=a.clients, rounds=a.rounds,
-                                   epsilon=a.epsilon if a.epsilon > 0 else None, seed=a.seed, app_dir=a.app,
-                                   timeout=a.timeout, workdir=a.logs)
+        launch = run_local_simulation if a.simulation else run_local_federation
+        res = launch(a.method, clients=a.clients, rounds=a.rounds, epsilon=a.epsilon if a.epsilon > 0 else None,
+                     seed=a.seed, app_dir=a.app, timeout=a.timeout, workdir=a.logs, noise=a.noise,
+                     reproducible=a.reproducible)
     except (InputError, MissingDependencyError, FederationError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2 if isinstance(err, (InputError, MissingDependencyError)) else 1

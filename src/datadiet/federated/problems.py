@@ -98,6 +98,22 @@ class Problem:
         return x
 
 
+FEATURES = {"digits": 64, "synthetic": 20}   # input dimension p of each dataset (10 classes each)
+
+
+def model_dim(name: str, dataset: str, hidden: int = 32) -> int:
+    """d of the flat parameter vector, from the problem's shape alone (no data: what a server may know)."""
+    p, k = FEATURES[dataset], 10
+    return p * k + k if name == "logreg" else p * hidden + hidden + hidden * k + k
+
+
+def initial_params(name: str, dataset: str, seed: int, hidden: int = 32) -> torch.Tensor:
+    """x_0 of ``make_problem(name, dataset=...).init(seed)``, built without the data."""
+    shell = Problem(name, model_dim(name, dataset, hidden), 10, FEATURES[dataset], hidden, 0.0, [],
+                    torch.zeros(0), torch.zeros(0))
+    return shell.init(seed)
+
+
 def _digits():
     from sklearn.datasets import load_digits
 

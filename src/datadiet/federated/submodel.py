@@ -5,6 +5,10 @@ max-pool 2) and a linear head over all K classes. A client with s-pixel images e
 runs at s (depth follows input size, through its own 1-channel stem), keeps the first ⌈ρ·c⌉ channels of
 every layer with ρ = K_p/K (width follows the number of categories) and only its own label rows of the
 head. The server averages every parameter element over the clients that hold it (HeteroFL's rule).
+
+Batch norm trains on batch statistics and keeps running statistics (``bn{b}.rm``/``bn{b}.rv``, momentum 0.1)
+that evaluation uses; they are averaged like parameters, except where a method keeps them local (FedBN).
+``scaler=True`` is HeteroFL's static scaler: a width-ρ layer's output is divided by ρ in training.
 """
 
 from __future__ import annotations
@@ -61,6 +65,8 @@ def init_params(seed: int) -> dict[str, torch.Tensor]:
         p[f"block{b}.b"] = torch.zeros(c)
         p[f"bn{b}.g"] = torch.ones(c)
         p[f"bn{b}.b"] = torch.zeros(c)
+        p[f"bn{b}.rm"] = torch.zeros(c)   # running statistics (buffers, not trained)
+        p[f"bn{b}.rv"] = torch.ones(c)
         if b > 0:
             p[f"stem{b}.w"] = torch.randn(c_in, 1, 3, 3, generator=g) * math.sqrt(2.0 / 9)
             p[f"stem{b}.b"] = torch.zeros(c_in)
@@ -124,14 +130,28 @@ def aggregate(global_params: dict[str, torch.Tensor], updates: list[tuple[dict[s
     return new
 
 
-def forward(params: dict[str, torch.Tensor], spec: ClientSpec, x: torch.Tensor) -> torch.Tensor:
-    """Logits over ``spec.labels`` for images x of shape (n, 1, s, s), s = RESOLUTIONS[spec.entry]."""
+BUFFERS = ("rm", "rv")
+
+
+def is_buffer(name: str) -> bool:
+    return name.rsplit(".", 1)[-1] in BUFFERS
+
+
+def forward(params: dict[str, torch.Tensor], spec: ClientSpec, x: torch.Tensor, *, train: bool = True,
+            scaler: bool = False) -> torch.Tensor:
+    """Logits over ``spec.labels`` for images x of shape (n, 1, s, s), s = RESOLUTIONS[spec.entry].
+
+    train: batch-norm on batch statistics, updating the running statistics in ``params`` in place (when
+    present); else on the running statistics. scaler: HeteroFL's 1/ρ output scaling in training.
+    """
     h = x
+    scale = 1.0 / spec.rate if (scaler and train and spec.rate < 1.0) else 1.0
     if spec.entry > 0:
-        h = F.relu(F.conv2d(h, params[f"stem{spec.entry}.w"], params[f"stem{spec.entry}.b"], padding=1))
+        h = F.relu(F.conv2d(h, params[f"stem{spec.entry}.w"], params[f"stem{spec.entry}.b"], padding=1) * scale)
     for b in range(spec.entry, len(CHANNELS)):
-        h = F.conv2d(h, params[f"block{b}.w"], params[f"block{b}.b"], padding=1)
-        h = F.batch_norm(h, None, None, params[f"bn{b}.g"], params[f"bn{b}.b"], training=True)
+        h = F.conv2d(h, params[f"block{b}.w"], params[f"block{b}.b"], padding=1) * scale
+        h = F.batch_norm(h, params.get(f"bn{b}.rm"), params.get(f"bn{b}.rv"), params[f"bn{b}.g"],
+                         params[f"bn{b}.b"], training=train or f"bn{b}.rm" not in params, momentum=0.1)
         h = F.max_pool2d(F.relu(h), 2)
     return h.mean((2, 3)) @ params["head.w"].T + params["head.b"]
 
