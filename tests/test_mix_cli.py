@@ -47,8 +47,11 @@ def data(tmp_path):
     return d, target
 
 
+TINY = ["--model", "tiny", "--batch-size", "8", "--context", "32", "--eval-rows", "16"]
+
+
 def _run(*args):
-    return runner.invoke(app, ["mix", "train", *args, "--quiet"])
+    return runner.invoke(app, ["mix", "train", *TINY, *args, "--quiet"])
 
 
 def _csv(path):
@@ -60,7 +63,7 @@ def test_mix_train_end_to_end(data, tmp_path):
     d, target = data
     out = tmp_path / "out"
     r = _run("--domains", str(d), "--target", str(target), "--steps", "30", "--update-every", "5",
-             "--eta", "20", "--ema", "0.5", "--out", str(out))
+             "--eval-every", "5", "--eta", "20", "--ema", "0.5", "--out", str(out))
     assert r.exit_code == 0, r.output
     assert "final target validation loss" in r.output and "code" in r.output
     w = _csv(out / "weights.csv")
@@ -72,10 +75,40 @@ def test_mix_train_end_to_end(data, tmp_path):
     losses = _csv(out / "losses.csv")
     assert losses[0] == ["step", "train_loss", "target_val_loss"]
     assert len(losses) == len(w)
+    align = _csv(out / "alignments.csv")
+    assert align[0] == w[0] and [int(row[0]) for row in align[1:]] == [5, 10, 15, 20, 25, 30]
     for name in ("alpha.png", "loss.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = json.loads((out / "summary.json").read_text())
     assert summary["mixer"] == "dga" and np.isfinite(summary["final_target_loss"]) and summary["seconds"] > 0
+
+
+def test_killed_run_resumes_bit_identical(data, tmp_path, monkeypatch):
+    from datadiet.mix import train as mix_train
+
+    d, target = data
+    args = ["--domains", str(d), "--target", str(target), "--steps", "24", "--update-every", "4", "--eval-every", "4",
+            "--checkpoint-every", "8", "--scaling", "adam"]
+    assert _run(*args, "--out", str(tmp_path / "full")).exit_code == 0
+    real = mix_train._Run._train_step
+
+    def killed(self, step, rows):
+        if step == 13:  # after the checkpoint at step 8, before the next one
+            raise KeyboardInterrupt
+        return real(self, step, rows)
+
+    monkeypatch.setattr(mix_train._Run, "_train_step", killed)
+    ckpt = tmp_path / "ckpt"
+    r = _run(*args, "--checkpoint", str(ckpt), "--out", str(tmp_path / "resumed"))
+    assert r.exit_code == 130 and (ckpt / "mix-main.pt").exists() and not (tmp_path / "resumed").exists()
+    monkeypatch.setattr(mix_train._Run, "_train_step", real)
+    r = _run(*args, "--checkpoint", str(ckpt), "--out", str(tmp_path / "resumed"))
+    assert r.exit_code == 0, r.output
+    for name in ("weights.csv", "losses.csv", "alignments.csv"):
+        assert (tmp_path / "resumed" / name).read_bytes() == (tmp_path / "full" / name).read_bytes(), name
+    # the same folder with other settings is refused in one line
+    _one_line_error(_run(*args, "--lr", "0.01", "--checkpoint", str(ckpt), "--out", str(tmp_path / "x")),
+                    "other data or settings")
 
 
 @pytest.mark.parametrize("mixer", ["uniform", "odm", "is"])
@@ -97,7 +130,7 @@ def test_domain_field_and_clusters(tmp_path):
     assert sorted(len(v) for v in doms.values()) == [10, 10, 10]  # the vocabularies are disjoint
     out = tmp_path / "o"
     r = _run("--domains", str(f), "--domain-field", "kind", "--target", "num", "--steps", "4", "--update-every", "2",
-             "--out", str(out))
+             "--eval-every", "2", "--out", str(out))
     assert r.exit_code == 0, r.output
     assert _csv(out / "weights.csv")[0] == ["step", "code", "fruit", "num"]
     r = _run("--domains", str(f), "--clusters", "2", "--target", "cluster1", "--steps", "4", "--update-every", "2",
@@ -142,6 +175,9 @@ def test_errors(data, tmp_path):
     (d / "empty.jsonl").unlink()
     _one_line_error(_run("--domains", str(d), "--target", "nosuchdomain"), "neither a file nor a domain")
     _one_line_error(_run("--domains", str(d), "--target", str(target), "--mixer", "bogus"), "--mixer 'bogus'")
+    _one_line_error(_run("--domains", str(d), "--target", str(target), "--scaling", "cos"), "--scaling 'cos'")
+    _one_line_error(_run("--domains", str(d), "--target", str(target), "--model", "huge"), "--model 'huge'")
+    _one_line_error(_run("--domains", str(d), "--target", str(target), "--batch-size", "0"), "--batch-size")
     _one_line_error(_run("--domains", str(d), "--target", str(target), "--field", "body"), "no field 'body'")
     f = _jsonl(tmp_path / "all.jsonl", [{"text": "x y"}, {"text": "z"}])
     _one_line_error(_run("--domains", str(f), "--target", str(target), "--domain-field", "kind"), "'kind'")

@@ -1,31 +1,53 @@
-"""The mix-training driver: train the `datadiet.lm` GPT on several domains with a mixer choosing α online.
+"""The mix-training driver: train the `datadiet.lm` GPT on several domains while a mixer sets α online.
 
-``train_mix(domains, target_texts, mixer="dga", ...)`` encodes every domain's texts (byte tokenizer),
-builds a `DomainSampler` driven by the mixer and runs `datadiet.lm.train`. Every ``update_every``
-steps the callback feeds the mixer:
+``train_mix(domains, target_texts, mixer="dga", ...)`` packs every domain's documents whole into
+windows of ``context + 1`` byte tokens (`datadiet.lm.data.pack_documents`; nothing is truncated, a
+domain's last window is padded and its padding masked), samples batches with a `DomainSampler` driven
+by the mixer and trains with AdamW (the `datadiet.lm` optimizer, warmup + cosine schedule, gradient
+clipping). What each mixer reads, and when:
 
-* ``dga``: `compute_alignment` on one probe batch per domain and one target probe batch, then `DGA.update`;
-* ``odm``: per-domain mean loss of the current model on the probe batches (no gradient) as
-  ``domain_losses``. Simplification: the paper (Albalak et al. 2023) uses the losses of the
-  training batch at every step; we measure them on the probe batches at update steps;
-* ``doremi``: the same per-domain losses and those of a reference model on the same batches. The
-  reference is the same GPT trained first on the uniform mixture for ``reference_steps`` (default
-  ``steps``); its cost is reported separately (``reference_seconds``), not in ``seconds``;
-* ``is``: static `ImportanceSampling` weights from hashing embeddings of the domains and the target probe set;
-* ``uniform`` / ``natural`` (size-proportional, by number of texts): static.
+* ``dga``: every ``update_every`` steps the training batch is backpropagated domain by domain
+  (`datadiet.mix.grads.split_backward`: the parts sum to the full-batch gradient, so the step is
+  unchanged) and each present domain's gradient is aligned with the gradient of ``probe_size``
+  windows of the specialist set. Domains with no row in that batch: ``absent="carry"`` reuses their
+  last measured alignment (the first author's DoGE keeps stale per-domain gradients the same way),
+  ``"probe"`` measures them on ``probe_size`` windows of their own, ``"skip"`` leaves their weight as
+  it is. ``basis=K`` runs distribution reweighting: K basis distributions from hierarchical k-means of
+  the domains' centroids (`datadiet.mix.basis`), one gradient per basis group.
+* ``odm``: EXP3 (`ODM`), updated after *every* training step with each present domain's mean loss in
+  that batch, as in the authors' code.
+* ``doremi``: DoReMi's three runs. (1) a reference model trained on the uniform mixture (or the
+  state given as ``reference_state``); (2) a proxy trained on uniformly sampled batches whose loss is
+  reweighted by the current α, with the DoReMi update after every step from the per-token excess
+  loss over the reference on that batch; (3) the reported model, trained on the proxy's time-averaged
+  α as static weights. ``weights.csv`` holds the proxy's α trajectory; ``reference_seconds`` the cost
+  of (1) and (2).
+* ``is``: static `ImportanceSampling` weights (nearest-centroid histogram of the specialist texts on
+  hashing embeddings); ``uniform`` / ``natural`` (size-proportional, by packed windows): static.
 
-The target texts are split (seeded) into a probe half (gradients/target batches) and a held-out
-validation half (the reported target loss); a single target text serves as both.
+The target texts are split (seeded, by document) into the specialist set (target gradients and IS)
+and a held-out validation half (the reported target loss), unless ``target_val_texts`` is given.
+Validation runs every ``eval_every`` steps on a fixed subsample of ``eval_rows`` validation windows
+and on the whole validation set at the end (``final_target_loss``).
 
-Outputs in ``out_dir`` (all written atomically): ``weights.csv`` (``step`` + one column per domain;
-α after the update at that step, row 0 = initial α), ``losses.csv`` (``step,train_loss,target_val_loss``;
-train_loss = mean training-batch loss since the previous row, empty at step 0), ``alpha.png``
-(stacked area of α over steps), ``loss.png`` and ``summary.json``.
+With ``checkpoint_dir`` the whole state (model, optimizer, mixer, sampler, the driver's records,
+torch RNG) is saved atomically every ``checkpoint_every`` steps and at the end; calling again with
+the same directory and settings resumes, and the written ``weights.csv``/``losses.csv`` are
+byte-identical to an uninterrupted run's (CPU).
+
+Outputs in ``out_dir`` (atomic): ``weights.csv`` (``step`` + one column per domain: α at that step,
+row 0 = initial α), ``basis_weights.csv`` (with ``basis``), ``losses.csv``
+(``step,train_loss,target_val_loss``; train_loss = mean training-batch loss since the previous row),
+``alignments.csv`` (DGA: the alignment of each domain or basis group at each update; empty = skipped),
+``alpha.png``, ``loss.png`` and ``summary.json``.
+
+Rerun: ``datadiet mix train --domains DIR --target TARGET --mixer dga --out results/mix-dga``
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import logging
 import math
 import time
@@ -37,62 +59,142 @@ import numpy as np
 
 from datadiet.errors import InputError
 from datadiet.io import check_texts, write_json
+from datadiet.mix.dga import DEFAULT_EMA, DEFAULT_ETA, SCALINGS
 from datadiet.paths import atomic_path, atomic_write
 
 log = logging.getLogger(__name__)
 
 MIXERS = ("dga", "uniform", "natural", "odm", "doremi", "is")
+ABSENT = ("carry", "probe", "skip")
+#: model presets: name -> (n_layer, n_embd, n_head); "LxW" (e.g. "4x128") gives any other shape
+MODEL_PRESETS = {"tiny": (1, 32, 2), "small": (2, 64, 2), "base": (4, 128, 4)}
+CHECKPOINT_FORMAT = 1
+
+
+def parse_model(spec: str) -> tuple[int, int, int]:
+    """(n_layer, n_embd, n_head) of a preset name or of ``"LxW"`` (layers x width, heads = max(1, W // 32))."""
+    if spec in MODEL_PRESETS:
+        return MODEL_PRESETS[spec]
+    parts = str(spec).lower().split("x")
+    if len(parts) == 2 and all(p.isdigit() for p in parts):
+        L, W = int(parts[0]), int(parts[1])
+        H = max(1, W // 32)
+        if L >= 1 and W >= 1 and W % H == 0:
+            return L, W, H
+    raise InputError(f"--model {spec!r}: give a preset ({', '.join(MODEL_PRESETS)}) or LAYERSxWIDTH such as 4x128")
 
 
 @dataclass(frozen=True)
 class MixConfig:
-    """Settings of one mix-training run (small model and quick settings by default)."""
+    """Settings of one mix-training run; every field is a CLI option of ``datadiet mix train``."""
 
     mixer: str = "dga"
     steps: int = 200
     update_every: int = 10
-    eta: float = 1.0
-    ema: float = 0.1
-    scaling: str = "raw"
+    eta: float = DEFAULT_ETA
+    ema: float = DEFAULT_EMA
+    scaling: str = "normalized"
+    absent: str = "carry"
+    basis: int | None = None
     seed: int = 0
-    batch_size: int = 16
+    batch_size: int = 32
     probe_size: int = 8
     lr: float = 3e-3
     warmup: int = 10
     context: int = 64
-    n_layer: int = 2
-    n_head: int = 2
-    n_embd: int = 64
+    model: str = "small"
+    eval_every: int = 10
+    eval_rows: int = 64
+    checkpoint_every: int = 50
     reference_steps: int | None = None
+    doremi_eta: float = 1.0
     device: str = "auto"
 
     def __post_init__(self):
         if self.mixer not in MIXERS:
             raise InputError(f"unknown mixer {self.mixer!r}; choose one of: {', '.join(MIXERS)}")
-        for name, low in (("steps", 1), ("update_every", 1), ("batch_size", 1), ("probe_size", 1),
-                          ("context", 2), ("n_layer", 1), ("n_head", 1), ("n_embd", 1), ("seed", 0), ("warmup", 0)):
+        for name, low in (("steps", 1), ("update_every", 1), ("batch_size", 1), ("probe_size", 1), ("context", 2),
+                          ("seed", 0), ("warmup", 0), ("eval_every", 1), ("eval_rows", 1), ("checkpoint_every", 1)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
-                raise InputError(f"{name.replace('_', '-')} must be an int >= {low}, got {v!r}")
-        if not (isinstance(self.eta, (int, float)) and math.isfinite(self.eta) and self.eta >= 0):
-            raise InputError(f"eta must be a finite number >= 0, got {self.eta!r}")
-        if not (isinstance(self.ema, (int, float)) and 0 < self.ema <= 1):
-            raise InputError(f"ema (beta) must be in (0, 1], got {self.ema!r}")
-        if self.reference_steps is not None and (not isinstance(self.reference_steps, int) or self.reference_steps < 1):
-            raise InputError(f"reference_steps must be an int >= 1, got {self.reference_steps!r}")
+                raise InputError(f"--{name.replace('_', '-')} must be an int >= {low}, got {v!r}")
+        for name in ("eta", "doremi_eta"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise InputError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {v!r}")
+        if isinstance(self.ema, bool) or not isinstance(self.ema, (int, float)) or not (0 < self.ema <= 1):
+            raise InputError(f"--ema (beta) must be in (0, 1], got {self.ema!r}")
+        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not (math.isfinite(self.lr) and self.lr > 0):
+            raise InputError(f"--lr must be a finite number > 0, got {self.lr!r}")
+        if self.scaling not in SCALINGS:
+            raise InputError(f"--scaling {self.scaling!r} is not one of: {', '.join(SCALINGS)}")
+        if self.absent not in ABSENT:
+            raise InputError(f"--absent {self.absent!r} is not one of: {', '.join(ABSENT)}")
+        if self.basis is not None:
+            if isinstance(self.basis, bool) or not isinstance(self.basis, int) or self.basis < 1:
+                raise InputError(f"--basis must be an int >= 1, got {self.basis!r}")
+            if self.mixer != "dga":
+                raise InputError(f"--basis applies to --mixer dga (distribution reweighting), not {self.mixer!r}")
+        if self.reference_steps is not None and (isinstance(self.reference_steps, bool)
+                                                 or not isinstance(self.reference_steps, int) or self.reference_steps < 1):
+            raise InputError(f"--reference-steps must be an int >= 1, got {self.reference_steps!r}")
+        parse_model(self.model)
+
+
+@dataclass
+class MixData:
+    """Packed windows of every domain and of the target, ready to train on (build with `prepare`)."""
+
+    names: list[str]
+    train: Any  # datadiet.lm.Examples, all domains one after another
+    domain_indices: dict[str, np.ndarray]
+    target_probe: Any  # Examples: the specialist set (gradients, IS)
+    target_val: Any  # Examples: held-out target windows (the reported loss)
+    domain_embeddings: dict[str, np.ndarray] | None = None  # rows per domain (IS, basis), computed if None
+    target_embeddings: np.ndarray | None = None
+    domain_texts: dict[str, list[str]] | None = None
+    target_texts: list[str] | None = None
+    stats: dict = field(default_factory=dict)
+
+    def fingerprint(self) -> str:
+        h = hashlib.sha256()
+        for t in (self.train.tokens, self.train.mask, self.target_probe.tokens, self.target_val.tokens):
+            h.update(np.ascontiguousarray(t.cpu().numpy()).tobytes())
+        for n in self.names:
+            h.update(n.encode())
+            h.update(np.asarray(self.domain_indices[n], dtype=np.int64).tobytes())
+        return h.hexdigest()[:24]
 
 
 @dataclass
 class MixResult:
     domains: list[str]
     weights: list[list[float]] = field(default_factory=list)  # one row per record: [step, α...]
+    basis_weights: list[list[float]] = field(default_factory=list)  # [step, w...] with a basis
+    basis_names: list[str] | None = None
     losses: list[list[float]] = field(default_factory=list)  # [step, train_loss, target_val_loss]
-    final_target_loss: float = float("nan")
+    alignments: list[list[float]] = field(default_factory=list)  # DGA: [step, a per unit] (NaN = skipped)
+    final_target_loss: float = float("nan")  # the whole validation set, at the end
+    min_target_loss: float = float("nan")  # lowest point of the validation curve
     final_weights: dict[str, float] = field(default_factory=dict)
-    seconds: float = 0.0
-    update_seconds: float = 0.0
-    reference_seconds: float = 0.0
+    average_weights: dict[str, float] | None = None  # DoReMi's output
+    seconds: float = 0.0  # training steps only (mixer work included, evaluation excluded)
+    update_seconds: float = 0.0  # the mixer's extra work inside those steps
+    eval_seconds: float = 0.0
+    reference_seconds: float = 0.0  # DoReMi's reference and proxy runs
+    stats: dict = field(default_factory=dict)
+    mixer_state: dict = field(default_factory=dict)  # the mixer's state_dict() at the end
     out_dir: Path | None = None
+    model: Any = None  # the trained model (not serialized)
+
+
+# ---------------------------------------------------------------------------------------------- data
+def pack_domain(texts: Sequence[str], context: int) -> tuple[Any, dict]:
+    """Whole documents packed into windows of context+1 byte tokens (`datadiet.lm.pack_texts`), no drop."""
+    from datadiet.lm import ByteTokenizer
+    from datadiet.lm.data import pack_texts
+
+    return pack_texts(ByteTokenizer(), list(texts), context, drop_last=False)
 
 
 def _split_target(texts: list[str], seed: int) -> tuple[list[str], list[str]]:
@@ -103,195 +205,528 @@ def _split_target(texts: list[str], seed: int) -> tuple[list[str], list[str]]:
     return [texts[i] for i in sorted(perm[n_val:])], [texts[i] for i in sorted(perm[:n_val])]
 
 
-def _make_mixer(cfg: MixConfig, names: list[str], domains: Mapping[str, list[str]], probe_target: list[str]):
-    from datadiet.mix import DGA, ODM, DoReMi, ImportanceSampling, Natural, Uniform
+def prepare(domains: Mapping[str, Sequence[str]], target_texts: Sequence[str], *, context: int = 64,
+            target_val_texts: Sequence[str] | None = None, seed: int = 0) -> MixData:
+    """Validate and pack the domains and the target (see the module docstring for the split)."""
+    from datadiet.lm import Examples
 
-    if cfg.mixer == "dga":
-        return DGA(names, eta=float(cfg.eta), ema=float(cfg.ema), update_every=cfg.update_every, scaling=cfg.scaling)
-    if cfg.mixer == "uniform":
-        return Uniform(names)
-    if cfg.mixer == "natural":
-        return Natural({n: len(domains[n]) for n in names})
-    if cfg.mixer == "odm":
-        return ODM(names)
-    if cfg.mixer == "doremi":
-        return DoReMi(names, eta=float(cfg.eta))
+    if not domains:
+        raise InputError("no domains given")
+    names = [str(n) for n in domains]
+    doms = {}
+    for n in names:
+        t = check_texts(domains[n])
+        if not t:
+            raise InputError(f"domain {n!r} is empty; every domain needs at least one text")
+        doms[n] = t
+    target = check_texts(target_texts)
+    if not target:
+        raise InputError("the target holds no texts")
+    if target_val_texts is None:
+        probe_t, val_t = _split_target(target, seed)
+    else:
+        probe_t, val_t = target, check_texts(target_val_texts)
+        if not val_t:
+            raise InputError("the target validation set holds no texts")
+    parts, stats = [], {"domains": {}}
+    for n in names:
+        ex, st = pack_domain(doms[n], context)
+        parts.append(ex)
+        stats["domains"][n] = {"texts": len(doms[n]), "windows": st["windows"], "tokens": st["tokens"],
+                               "tokens_padded": st["tokens_padded"]}
+    probe, st_p = pack_domain(probe_t, context)
+    val, st_v = pack_domain(val_t, context)
+    stats["target"] = {"texts": len(probe_t), "windows": st_p["windows"], "tokens": st_p["tokens"]}
+    stats["target_val"] = {"texts": len(val_t), "windows": st_v["windows"], "tokens": st_v["tokens"]}
+    offsets = np.cumsum([0] + [len(p) for p in parts])
+    return MixData(names=names, train=Examples.concat(parts),
+                   domain_indices={n: np.arange(offsets[i], offsets[i + 1]) for i, n in enumerate(names)},
+                   target_probe=probe, target_val=val, domain_texts=doms, target_texts=probe_t, stats=stats)
+
+
+def _embeddings(data: MixData) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Per-domain and target embeddings (hashing embedder of the texts) unless the data carries them."""
+    if data.domain_embeddings is not None and data.target_embeddings is not None:
+        return data.domain_embeddings, data.target_embeddings
+    if data.domain_texts is None or data.target_texts is None:
+        raise InputError("importance sampling and --basis need the domains' texts or their embeddings")
     from datadiet.embed import get_embedder
     from datadiet.embed.base import embed_cached
 
     emb = get_embedder("hashing")
-    return ImportanceSampling.from_embeddings({n: embed_cached(emb, domains[n]) for n in names},
-                                              embed_cached(emb, probe_target))
+    return ({n: embed_cached(emb, data.domain_texts[n]) for n in data.names},
+            embed_cached(emb, data.target_texts))
 
 
+# --------------------------------------------------------------------------------------------- mixers
+def _make_mixer(cfg: MixConfig, data: MixData):
+    from datadiet.mix import DGA, ODM, ImportanceSampling, Natural, Uniform
+
+    names = data.names
+    if cfg.mixer == "dga":
+        if cfg.basis is None:
+            return DGA(names, eta=float(cfg.eta), ema=float(cfg.ema), update_every=cfg.update_every,
+                       scaling=cfg.scaling)
+        from datadiet.mix.basis import hierarchical_basis
+
+        demb, _ = _embeddings(data)
+        cents = np.stack([_centroid(demb[n]) for n in names])
+        sizes = [len(data.domain_indices[n]) for n in names]
+        P, _ = hierarchical_basis(cents, sizes, min(cfg.basis, len(names)), seed=cfg.seed)
+        return DGA(names, eta=float(cfg.eta), ema=float(cfg.ema), update_every=cfg.update_every,
+                   scaling=cfg.scaling, basis=P, basis_names=[f"group{j}" for j in range(P.shape[1])])
+    if cfg.mixer in ("uniform", "doremi"):
+        return Uniform(names)
+    if cfg.mixer == "natural":
+        return Natural({n: len(data.domain_indices[n]) for n in names})
+    if cfg.mixer == "odm":
+        return ODM(names)
+    demb, temb = _embeddings(data)
+    return ImportanceSampling.from_embeddings(demb, temb)
+
+
+def _centroid(X: np.ndarray) -> np.ndarray:
+    X = np.asarray(X, dtype=np.float64)
+    n = np.linalg.norm(X, axis=1, keepdims=True)
+    return (X / np.where(n > 0, n, 1.0)).mean(axis=0)
+
+
+# ----------------------------------------------------------------------------------------------- run
 def train_mix(domains: Mapping[str, Sequence[str]], target_texts: Sequence[str], *, mixer: str = "dga",
-              steps: int = 200, update_every: int = 10, eta: float = 1.0, ema: float = 0.1,
-              out_dir: str | Path | None = None, seed: int = 0, progress: bool = False,
-              on_step: Callable[[int, int], Any] | None = None, **options: Any) -> MixResult:
-    """Train the testbed GPT on ``domains`` (name -> texts) with ``mixer`` choosing α; see the module doc.
+              target_val_texts: Sequence[str] | None = None, out_dir: str | Path | None = None,
+              checkpoint_dir: str | Path | None = None, progress: bool = False,
+              on_step: Callable[[int, int], Any] | None = None, stop_after: int | None = None,
+              **options: Any) -> MixResult:
+    """Train the testbed GPT on ``domains`` (name -> documents) with ``mixer`` choosing α; see the module doc.
 
-    ``options`` are the other `MixConfig` fields (batch_size, probe_size, lr, context, n_layer, n_head,
-    n_embd, scaling, reference_steps, device, warmup). ``on_step(step, steps)`` is called after every
-    update (for progress bars). With ``out_dir`` the CSVs, PNGs and summary.json are written there.
+    ``options`` are the other `MixConfig` fields. ``on_step(step, steps)`` is called after every
+    step. ``stop_after`` ends the call after that many steps of the main run (as if killed; resume
+    with the same ``checkpoint_dir``). With ``out_dir`` the CSVs, PNGs and summary.json are written.
     """
-    import torch
-
-    from datadiet.lm import GPT, ByteTokenizer, Examples, GPTConfig, TrainConfig, encode_texts, evaluate, train
-    from datadiet.lm.train import _batch
-    from datadiet.mix import compute_alignment
-    from datadiet.mix.sampler import DomainSampler
-
     try:
-        cfg = MixConfig(mixer=mixer, steps=steps, update_every=update_every, eta=eta, ema=ema, seed=seed, **options)
+        cfg = MixConfig(mixer=mixer, **options)
     except TypeError as exc:
         raise InputError(f"train_mix: {exc}") from None
-    if cfg.scaling == "adam":
-        raise InputError("scaling 'adam' needs the optimizer's state, which the mix driver does not expose; use raw or normalized")
-    if not domains:
-        raise InputError("no domains given")
-    names = [str(n) for n in domains]
-    doms = {n: check_texts(domains[n]) for n in names}
-    for n, t in doms.items():
-        if not t:
-            raise InputError(f"domain {n!r} is empty; every domain needs at least one text")
-    target = check_texts(target_texts)
-    if not target:
-        raise InputError("the target holds no texts")
-    probe_target, val_target = _split_target(target, cfg.seed)
-
-    tok = ByteTokenizer()
-    parts = [encode_texts(tok, doms[n], cfg.context) for n in names]
-    train_ex = Examples.concat(parts)
-    offsets = np.cumsum([0] + [len(p) for p in parts])
-    domain_indices = {n: np.arange(offsets[i], offsets[i + 1]) for i, n in enumerate(names)}
-    val_ex = encode_texts(tok, val_target, cfg.context)
-    probe_ex = encode_texts(tok, probe_target, cfg.context)
-    gcfg = GPTConfig(tok.vocab_size, context=cfg.context, n_layer=cfg.n_layer, n_head=cfg.n_head, n_embd=cfg.n_embd)
-    tcfg = TrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, warmup=min(cfg.warmup, cfg.steps),
-                       eval_every=cfg.update_every, seed=cfg.seed, device=cfg.device)
-
-    def loss_fn(model, ex):
-        dev = next(model.parameters()).device
-        x, y, m = (t.to(dev) for t in _batch(ex, torch.arange(len(ex))))
-        return model(x, y, m)[1]
-
-    rng = np.random.default_rng([cfg.seed, 1])
-
-    def probes() -> tuple[dict[str, Any], Any]:
-        batches = {}
-        for n in names:
-            idx = domain_indices[n]
-            pick = rng.choice(idx, size=min(cfg.probe_size, idx.size), replace=False)
-            batches[n] = train_ex.subset(np.sort(pick))
-        t = rng.choice(len(probe_ex), size=min(cfg.probe_size, len(probe_ex)), replace=False)
-        return batches, probe_ex.subset(np.sort(t))
-
-    reference, ref_seconds = None, 0.0
-    if cfg.mixer == "doremi":
-        from datadiet.mix import Uniform
-
-        t0 = time.perf_counter()
-        torch.manual_seed(cfg.seed)
-        reference = GPT(gcfg)
-        rcfg = TrainConfig(**{**asdict(tcfg), "steps": cfg.reference_steps or cfg.steps, "eval_every": 0})
-        rcfg = TrainConfig(**{**asdict(rcfg), "warmup": min(rcfg.warmup, rcfg.steps)})
-        train(reference, train_ex, val_ex, rcfg, progress=progress,
-              sampler=DomainSampler(domain_indices, Uniform(names), cfg.batch_size, seed=cfg.seed + 1))
-        reference.eval()
-        ref_seconds = time.perf_counter() - t0
-
-    mix = _make_mixer(cfg, names, doms, probe_target)
-    sampler = DomainSampler(domain_indices, mix, cfg.batch_size, seed=cfg.seed)
-    torch.manual_seed(cfg.seed)
-    model = GPT(gcfg)
-    result = MixResult(domains=names, reference_seconds=ref_seconds)
-    pending: list[float] = []
-    update_time = [0.0]
-
-    @torch.no_grad()
-    def domain_losses(m, batches) -> dict[str, float]:
-        was = m.training
-        m.eval()
-        try:
-            return {n: float(evaluate(m, b)) for n, b in batches.items()}
-        finally:
-            m.train(was)
-
-    def callback(step: int, info: dict) -> None:
-        pending.append(float(info["train_loss"]))
-        if step % cfg.update_every == 0 and cfg.mixer in ("dga", "odm", "doremi"):
-            t0 = time.perf_counter()
-            batches, tgt = probes()
-            model_ = info["model"]
-            if cfg.mixer == "dga":
-                a = compute_alignment(model_, loss_fn, batches, tgt, scaling=cfg.scaling,
-                                      optimizer=None)
-                mix.update(a)
-            elif cfg.mixer == "odm":
-                mix.observe(domain_losses=domain_losses(model_, batches))
-            else:
-                mix.observe(domain_losses=domain_losses(model_, batches),
-                            reference_losses=domain_losses(reference, batches))
-            update_time[0] += time.perf_counter() - t0
-        if "val_loss" in info:
-            w = np.asarray(mix.weights(), dtype=np.float64)
-            result.weights.append([step] + w.tolist())
-            result.losses.append([step, float(np.mean(pending)) if pending else float("nan"), float(info["val_loss"])])
-            pending.clear()
-        if on_step is not None:
-            on_step(step, cfg.steps)
-
-    result.weights.append([0] + np.asarray(mix.weights(), dtype=np.float64).tolist())
-    t0 = time.perf_counter()
-    res = train(model, train_ex, val_ex, tcfg, sampler=sampler, progress=progress, callback=callback)
-    result.seconds = time.perf_counter() - t0
-    result.update_seconds = update_time[0]
-    result.losses.insert(0, [0, float("nan"), float(res.history[0]["val_loss"])])
-    result.final_target_loss = float(res.final_val_loss)
-    result.final_weights = dict(zip(names, np.asarray(mix.weights(), dtype=np.float64).tolist()))
-    if out_dir is not None:
+    data = prepare(domains, target_texts, context=cfg.context, target_val_texts=target_val_texts, seed=cfg.seed)
+    result = run_mix(data, cfg, checkpoint_dir=checkpoint_dir, progress=progress, on_step=on_step,
+                     stop_after=stop_after)
+    if out_dir is not None and result is not None:
         result.out_dir = Path(out_dir)
-        write_outputs(result, cfg, n_target=len(target), n_val=len(val_target), sizes={n: len(doms[n]) for n in names})
+        write_outputs(result, cfg)
     return result
 
 
-def write_outputs(result: MixResult, cfg: MixConfig, *, n_target: int, n_val: int, sizes: Mapping[str, int]) -> None:
+def run_mix(data: MixData, cfg: MixConfig, *, checkpoint_dir: str | Path | None = None, progress: bool = False,
+            on_step: Callable[[int, int], Any] | None = None, stop_after: int | None = None,
+            reference_state: Mapping[str, Any] | None = None, keep_model: bool = False) -> MixResult:
+    """Train on packed `MixData` with ``cfg`` (the experiment calls this to reuse one packing for many runs).
+
+    ``reference_state``: a DoReMi reference model's ``state_dict`` (same shape), instead of training one.
+    """
+    from datadiet.mix import Static
+
+    ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    names = data.names
+    if cfg.mixer != "doremi":
+        mixer = _make_mixer(cfg, data)
+        return _Run(data, cfg, mixer, phase="main", ckpt=ckpt, progress=progress, on_step=on_step,
+                    stop_after=stop_after, keep_model=keep_model).execute()
+    # DoReMi: reference, proxy (loss reweighted by α, DoReMi updates), then the reported run on the average
+    from datadiet.lm import ByteTokenizer
+    from datadiet.mix import DoReMi, Uniform
+
+    t0 = time.perf_counter()
+    ref_cfg = MixConfig(**{**asdict(cfg), "mixer": "uniform", "steps": cfg.reference_steps or cfg.steps})
+    if reference_state is None:
+        ref = _Run(data, ref_cfg, Uniform(names), phase="reference", ckpt=ckpt, progress=progress,
+                   keep_model=True).execute()
+        reference_state = ref.model.state_dict()
+    proxy_mixer = DoReMi(names, eta=float(cfg.doremi_eta), vocab_size=ByteTokenizer().vocab_size)
+    proxy = _Run(data, cfg, proxy_mixer, phase="proxy", ckpt=ckpt, progress=progress,
+                 reference_state=reference_state).execute()
+    avg = proxy_mixer.average_weights()
+    ref_seconds = time.perf_counter() - t0
+    main = _Run(data, cfg, Static(avg.tolist(), names), phase="main", ckpt=ckpt, progress=progress, on_step=on_step,
+                stop_after=stop_after, keep_model=keep_model).execute()
+    main.weights, main.average_weights = proxy.weights, dict(zip(names, avg.tolist()))
+    main.final_weights = dict(zip(names, avg.tolist()))
+    main.reference_seconds = ref_seconds
+    return main
+
+
+class _Run:
+    """One training run (a phase): the loop, the mixer's signals, records and checkpoints."""
+
+    def __init__(self, data: MixData, cfg: MixConfig, mixer: Any, *, phase: str, ckpt: Path | None,
+                 progress: bool = False, on_step=None, stop_after: int | None = None,
+                 reference_state: Mapping[str, Any] | None = None, keep_model: bool = False):
+        import torch
+
+        from datadiet.lm import GPT, GPTConfig, TrainConfig
+        from datadiet.lm.train import _optimizer, pick_device
+        from datadiet.mix.sampler import DomainSampler
+
+        self.data, self.cfg, self.mixer, self.phase = data, cfg, mixer, phase
+        self.kind = "doremi-proxy" if phase == "proxy" else (cfg.mixer if phase == "main" else "uniform")
+        self.progress, self.on_step, self.stop_after, self.keep_model = progress, on_step, stop_after, keep_model
+        self.ckpt_path = ckpt / f"mix-{phase}.pt" if ckpt is not None else None
+        self.device = pick_device(cfg.device)
+        L, E, H = parse_model(cfg.model)
+        from datadiet.lm import ByteTokenizer
+
+        self.gcfg = GPTConfig(ByteTokenizer().vocab_size, context=cfg.context, n_layer=L, n_head=H, n_embd=E)
+        torch.manual_seed(cfg.seed)
+        self.model = GPT(self.gcfg).to(self.device)
+        self.tcfg = TrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
+                                warmup=min(cfg.warmup, cfg.steps), seed=cfg.seed, device=cfg.device)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = _optimizer(self.model, self.tcfg, self.device)
+        # DoReMi's proxy samples from the reference (uniform) mixture; its α reweights the loss instead
+        from datadiet.mix import Uniform
+
+        sampling_mixer = Uniform(data.names) if phase == "proxy" else mixer
+        self.sampler = DomainSampler(data.domain_indices, sampling_mixer, cfg.batch_size, seed=cfg.seed)
+        self.train_ex = data.train.to(self.device)
+        self.probe_ex = data.target_probe.to(self.device)
+        self.val_ex = data.target_val.to(self.device)
+        n_val = len(self.val_ex)
+        pick = np.random.default_rng([cfg.seed, 5]).choice(n_val, size=min(cfg.eval_rows, n_val), replace=False)
+        self.val_sub = self.val_ex.subset(np.sort(pick))
+        self.reference = None
+        if reference_state is not None:
+            self.reference = GPT(self.gcfg).to(self.device)
+            self.reference.load_state_dict(reference_state)
+            self.reference.eval()
+        self.domain_of_row = np.empty(len(data.train), dtype=np.int64)
+        for i, n in enumerate(data.names):
+            self.domain_of_row[data.domain_indices[n]] = i
+        # units of DGA's gradient split: fine domains, or basis groups (disjoint basis supports)
+        self.unit_of_domain = np.arange(len(data.names))
+        self.unit_names = list(data.names)
+        if getattr(mixer, "basis", None) is not None:
+            from datadiet.mix.basis import disjoint_groups
+
+            groups = disjoint_groups(mixer.basis)
+            if groups is None:
+                raise InputError("the DGA basis must have disjoint columns for the driver's batch split")
+            self.unit_of_domain, self.unit_names = groups, list(mixer.basis_names)
+        # records (all restored from a checkpoint)
+        self.step = 0
+        self.weights: list[list[float]] = []
+        self.basis_rows: list[list[float]] = []
+        self.losses: list[list[float]] = []
+        self.align_rows: list[list[float]] = []
+        self.pending: list[float] = []
+        self.carry: dict[str, float] = {}
+        self.timing = {"train": 0.0, "update": 0.0, "eval": 0.0}
+
+    # -- bookkeeping -------------------------------------------------------------------------
+    def _fingerprint(self) -> str:
+        cfg = {k: v for k, v in asdict(self.cfg).items() if k != "device"}
+        return hashlib.sha256(repr((cfg, self.phase, self.data.fingerprint(), self.mixer.kind,
+                                    list(getattr(self.mixer, "domains", [])))).encode()).hexdigest()[:24]
+
+    def _state(self) -> dict:
+        import torch
+
+        return {"format": CHECKPOINT_FORMAT, "fingerprint": self._fingerprint(), "step": self.step,
+                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "mixer": self.mixer.state_dict(), "sampler": self.sampler.state_dict(),
+                "records": {"weights": self.weights, "basis": self.basis_rows, "losses": self.losses,
+                            "alignments": self.align_rows, "pending": self.pending, "carry": self.carry, "timing": self.timing},
+                "rng": torch.get_rng_state()}
+
+    def _save(self) -> None:
+        import torch
+
+        if self.ckpt_path is None:
+            return
+        self.ckpt_path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(self.ckpt_path) as tmp:
+            torch.save(self._state(), tmp)
+
+    def _load(self) -> bool:
+        import torch
+
+        if self.ckpt_path is None or not self.ckpt_path.exists():
+            return False
+        try:
+            st = torch.load(self.ckpt_path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise InputError(f"{self.ckpt_path}: cannot read the checkpoint ({exc}); remove it or use another "
+                             "--checkpoint folder") from None
+        if not isinstance(st, dict) or st.get("format") != CHECKPOINT_FORMAT:
+            raise InputError(f"{self.ckpt_path}: not a datadiet mix checkpoint; remove it or use another --checkpoint folder")
+        if st.get("fingerprint") != self._fingerprint():
+            raise InputError(f"{self.ckpt_path.parent}: the checkpoint there was made by a run with other data or "
+                             "settings; remove that folder or use another --checkpoint folder")
+        self.model.load_state_dict(st["model"])
+        self.optimizer.load_state_dict(st["optimizer"])
+        self.mixer.load_state_dict(st["mixer"])
+        self.sampler.load_state_dict(st["sampler"])  # restores the sampler's mixer too (the same one, but
+        self.mixer.load_state_dict(st["mixer"])       # DoReMi's proxy samples by its own uniform mixer)
+        rec = st["records"]
+        self.weights, self.basis_rows, self.losses = rec["weights"], rec["basis"], rec["losses"]
+        self.align_rows = rec["alignments"]
+        self.pending, self.carry, self.timing = rec["pending"], dict(rec["carry"]), dict(rec["timing"])
+        self.step = int(st["step"])
+        torch.set_rng_state(st["rng"])
+        log.info("resumed %s from %s at step %d", self.phase, self.ckpt_path, self.step)
+        return True
+
+    def _record(self, step: int) -> None:
+        from datadiet.lm import evaluate
+
+        t0 = time.perf_counter()
+        val = float(evaluate(self.model, self.val_sub))
+        self.timing["eval"] += time.perf_counter() - t0
+        w = np.asarray(self.mixer.weights(), dtype=np.float64)
+        self.weights.append([step] + w.tolist())
+        if getattr(self.mixer, "basis", None) is not None:
+            self.basis_rows.append([step] + self.mixer.basis_weights().tolist())
+        tr = float(np.mean(self.pending)) if self.pending else float("nan")
+        self.losses.append([step, tr, val])
+        self.pending = []
+
+    # -- the loop ----------------------------------------------------------------------------
+    def execute(self) -> MixResult:
+        import torch
+
+        from datadiet.lm import evaluate
+        from datadiet.lm.train import lr_at
+
+        resumed = self._load()
+        if not resumed:
+            self._record(0)
+        cfg = self.cfg
+        end = cfg.steps if self.stop_after is None or self.phase != "main" else min(cfg.steps, self.stop_after)
+        self.model.train()
+        bar = _bar(self.progress, cfg.steps, self.step, self.kind) if self.step < end else None
+        try:
+            while self.step < end:
+                rows = np.asarray(self.sampler.next_batch(), dtype=np.int64)
+                t0 = time.perf_counter()
+                step = self.step + 1
+                lr = lr_at(step, self.tcfg)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr
+                self.optimizer.zero_grad(set_to_none=True)
+                loss = self._train_step(step, rows)
+                if self.tcfg.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(self.params, self.tcfg.grad_clip)
+                self.optimizer.step()
+                self.step = step
+                self.timing["train"] += time.perf_counter() - t0
+                self.pending.append(loss)
+                if step % cfg.eval_every == 0 or step == cfg.steps:
+                    self._record(step)
+                    self.model.train()
+                if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                    self._save()
+                if bar is not None:
+                    bar.update(bar.task_ids[0], advance=1, info=f"loss {loss:.3f}")
+                if self.on_step is not None:
+                    self.on_step(step, cfg.steps)
+        finally:
+            if bar is not None:
+                bar.stop()
+        if self.step < cfg.steps:
+            return None  # stopped early (stop_after): the checkpoint holds the state
+        t0 = time.perf_counter()
+        final = float(evaluate(self.model, self.val_ex))
+        self.timing["eval"] += time.perf_counter() - t0
+        names = self.data.names
+        res = MixResult(domains=list(names), weights=self.weights, basis_weights=self.basis_rows,
+                        basis_names=getattr(self.mixer, "basis_names", None), losses=self.losses, alignments=self.align_rows,
+                        final_target_loss=final, min_target_loss=float(min(r[2] for r in self.losses)),
+                        final_weights=dict(zip(names, np.asarray(self.mixer.weights(), dtype=np.float64).tolist())),
+                        seconds=self.timing["train"], update_seconds=self.timing["update"],
+                        eval_seconds=self.timing["eval"], stats=dict(self.data.stats),
+                        mixer_state=self.mixer.state_dict())
+        if self.keep_model:
+            res.model = self.model
+        return res
+
+    def _train_step(self, step: int, rows: np.ndarray) -> float:
+        """Forward/backward of one batch (gradients left in ``.grad``) plus the mixer's signal; the loss."""
+        from datadiet.mix.grads import lm_part_loss
+
+        kind = self.kind
+        doms = self.domain_of_row[rows]
+        if kind == "dga" and self.mixer.due(step):
+            return self._dga_step(step, rows, doms)
+        row_weight = None
+        if kind == "doremi-proxy":
+            alpha = np.asarray(self.mixer.weights(), dtype=np.float64)
+            row_weight = alpha[doms]
+        if kind in ("odm", "doremi-proxy"):
+            return self._per_domain_step(step, rows, doms, row_weight)
+        loss_sum, w_sum = lm_part_loss(self.model, self.train_ex, rows)(np.arange(rows.size))
+        loss = loss_sum / w_sum.clamp_min(1.0)
+        loss.backward()
+        return float(loss.detach())
+
+    def _per_domain_step(self, step, rows, doms, row_weight) -> float:
+        """ODM (per-domain mean losses) and DoReMi's proxy (per-token excess loss), from one forward."""
+        import torch
+
+        from datadiet.lm.model import _masked_ce_terms
+        from datadiet.lm.train import _batch
+
+        idx = torch.from_numpy(rows).to(self.device)
+        x, y, m = _batch(self.train_ex, idx)
+        logits, _ = self.model(x)
+        w, ce = _masked_ce_terms(logits, y, m)
+        T = y.shape[1]
+        rw = torch.ones(rows.size, device=w.device) if row_weight is None else \
+            torch.as_tensor(row_weight, dtype=torch.float32, device=w.device)
+        wr = w * rw.repeat_interleave(T)
+        loss = (wr * ce).sum() / wr.sum().clamp_min(1e-12)
+        loss.backward()
+        t0 = time.perf_counter()
+        names = self.data.names
+        tok_dom = torch.as_tensor(doms, device=w.device).repeat_interleave(T)
+        counted = w > 0
+        ce = ce.detach()
+        if self.kind == "odm":
+            losses = {}
+            for d in np.unique(doms):
+                sel = counted & (tok_dom == int(d))
+                if bool(sel.any()):
+                    losses[names[int(d)]] = float(ce[sel].mean())
+            self.mixer.observe(domain_losses=losses, step=step, batch_size=int(rows.size))
+        else:
+            with torch.no_grad():
+                ref_logits, _ = self.reference(x)
+                _, ref_ce = _masked_ce_terms(ref_logits, y, m)
+            excess = ce - ref_ce
+            self.mixer.observe(excess={names[int(d)]: excess[counted & (tok_dom == int(d))].cpu().numpy()
+                                       for d in np.unique(doms)})
+        self.timing["update"] += time.perf_counter() - t0
+        return float(loss.detach())
+
+    def _dga_step(self, step: int, rows: np.ndarray, doms: np.ndarray) -> float:
+        """Split backward by unit, target gradient, absent units, one DGA update."""
+        import torch
+
+        from datadiet.mix.dga import adam_preconditioner, alignments, flat_grad
+        from datadiet.mix.grads import group_rows, lm_part_loss, split_backward
+
+        cfg = self.cfg
+        units = self.unit_of_domain[doms]
+        part = lm_part_loss(self.model, self.train_ex, rows)
+        total_w = float(self.train_ex.mask[torch.from_numpy(rows).to(self.device)].sum())
+        loss, grads, _ = split_backward(part, group_rows(units), self.params, total_weight=total_w)
+        t0 = time.perf_counter()
+        rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 2, step]))
+        n_probe = len(self.probe_ex)
+        pick = np.sort(rng.choice(n_probe, size=min(cfg.probe_size, n_probe), replace=False))
+        gt = flat_grad(self.model, self._example_loss, self.probe_ex.subset(pick))
+        measured = {self.unit_names[u]: g for u, g in grads.items()}
+        absent = [u for u in range(len(self.unit_names)) if u not in grads]
+        if cfg.absent == "probe" and absent:
+            for u in absent:
+                measured[self.unit_names[u]] = flat_grad(self.model, self._example_loss, self._unit_probe(u, rng))
+        precond = adam_preconditioner(self.optimizer, self.params) if cfg.scaling == "adam" else None
+        a = alignments(measured, gt, scaling=cfg.scaling, precond=precond)
+        for name, v in a.items():
+            if math.isfinite(v):
+                self.carry[name] = v
+        if cfg.absent == "carry":
+            for u in absent:
+                name = self.unit_names[u]
+                if name in self.carry:
+                    a[name] = self.carry[name]
+        self.mixer.update(a, warn=False)
+        self.align_rows.append([step] + [float(a.get(n, float("nan"))) for n in self.unit_names])
+        self.timing["update"] += time.perf_counter() - t0
+        return loss
+
+    def _unit_probe(self, unit: int, rng: np.random.Generator):
+        """``probe_size`` windows of one unit (a domain, or a basis group drawn by its distribution)."""
+        names = self.data.names
+        if getattr(self.mixer, "basis", None) is None:
+            idx = self.data.domain_indices[names[unit]]
+            pick = rng.choice(idx, size=min(self.cfg.probe_size, idx.size), replace=False)
+        else:
+            p = self.mixer.basis[:, unit]
+            doms = rng.choice(len(names), size=self.cfg.probe_size, p=p / p.sum())
+            pick = np.array([rng.choice(self.data.domain_indices[names[d]]) for d in doms])
+        return self.train_ex.subset(np.sort(pick))
+
+    @staticmethod
+    def _example_loss(model, ex):
+        import torch
+
+        from datadiet.lm.train import _batch
+
+        x, y, m = _batch(ex, torch.arange(len(ex), device=ex.tokens.device))
+        return model(x, y, m)[1]
+
+
+def _bar(enabled: bool, total: int, completed: int, label: str):
+    import sys
+
+    if not (enabled and sys.stderr.isatty()):
+        return None
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    prog = Progress(TextColumn(f"mix {label}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                    TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+    prog.start()
+    prog.add_task("train", total=total, completed=completed, info="")
+    return prog
+
+
+# -------------------------------------------------------------------------------------------- outputs
+def write_outputs(result: MixResult, cfg: MixConfig) -> None:
     out = Path(result.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    with atomic_write(out / "weights.csv") as fh:
-        w = csv.writer(fh)
-        w.writerow(["step"] + result.domains)
-        for row in result.weights:
-            w.writerow([int(row[0])] + [f"{x:.8g}" for x in row[1:]])
+    _csv(out / "weights.csv", ["step"] + result.domains, result.weights)
+    if result.basis_weights:
+        _csv(out / "basis_weights.csv", ["step"] + list(result.basis_names or []), result.basis_weights)
+    if result.alignments:
+        units = list(result.basis_names) if result.basis_names else result.domains
+        _csv(out / "alignments.csv", ["step"] + units, result.alignments)
     with atomic_write(out / "losses.csv") as fh:
-        w = csv.writer(fh)
+        w = csv.writer(fh, lineterminator="\n")
         w.writerow(["step", "train_loss", "target_val_loss"])
         for s, tr, va in result.losses:
             w.writerow([int(s), "" if math.isnan(tr) else f"{tr:.6g}", f"{va:.6g}"])
     _plots(result, out)
     write_json({"mixer": cfg.mixer, "final_target_loss": result.final_target_loss,
-                "final_weights": result.final_weights, "seconds": round(result.seconds, 4),
-                "update_seconds": round(result.update_seconds, 4),
-                "reference_seconds": round(result.reference_seconds, 4),
-                "domains": {n: {"texts": int(sizes[n])} for n in result.domains},
-                "target_texts": n_target, "target_val_texts": n_val, "config": asdict(cfg)},
-               out / "summary.json")
+                "min_target_loss": result.min_target_loss, "final_weights": result.final_weights,
+                "average_weights": result.average_weights,
+                "seconds": round(result.seconds, 4), "update_seconds": round(result.update_seconds, 4),
+                "eval_seconds": round(result.eval_seconds, 4), "reference_seconds": round(result.reference_seconds, 4),
+                "data": result.stats, "config": asdict(cfg)}, out / "summary.json")
+
+
+def _csv(path: Path, header: list[str], rows: list[list[float]]) -> None:
+    with atomic_write(path) as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(header)
+        for row in rows:
+            w.writerow([int(row[0])] + [f"{x:.8g}" for x in row[1:]])
 
 
 def _plots(result: MixResult, out: Path) -> None:
     from ..figures import pyplot
 
     plt = pyplot()  # Figure-based: the caller's matplotlib backend is left alone
-
-    W = np.asarray(result.weights, dtype=np.float64)
+    use_basis = bool(result.basis_weights)
+    W = np.asarray(result.basis_weights if use_basis else result.weights, dtype=np.float64)
+    labels = list(result.basis_names or []) if use_basis else result.domains
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.stackplot(W[:, 0], W[:, 1:].T, labels=result.domains)
+    ax.stackplot(W[:, 0], W[:, 1:].T, labels=labels)
     ax.set_xlabel("step")
-    ax.set_ylabel("α (domain weight)")
+    ax.set_ylabel("basis weight w" if use_basis else "α (domain weight)")
     ax.set_ylim(0, 1)
     ax.set_xlim(W[0, 0], max(W[-1, 0], W[0, 0] + 1))
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
-    ax.set_title(f"domain weights ({len(result.domains)} domains)")
+    if len(labels) <= 20:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+    ax.set_title(f"{'basis' if use_basis else 'domain'} weights ({len(labels)} {'columns' if use_basis else 'domains'})")
     fig.tight_layout()
     with atomic_path(out / "alpha.png") as tmp:
         fig.savefig(tmp, format="png", dpi=100)
@@ -301,7 +736,7 @@ def _plots(result: MixResult, out: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     ok = ~np.isnan(L[:, 1])
     ax.plot(L[ok, 0], L[ok, 1], label="train loss")
-    ax.plot(L[:, 0], L[:, 2], label="target validation loss")
+    ax.plot(L[:, 0], L[:, 2], label="target validation loss (subsample)")
     ax.set_xlabel("step")
     ax.set_ylabel("cross-entropy (nats/token)")
     ax.legend()
