@@ -1,54 +1,127 @@
-"""uniformity-lm: the quick reproduction is well formed; its pieces give known answers."""
+"""uniformity-lm (fine-tuning a pretrained base model) and its from-scratch control: known answers and a quick run."""
 
 from __future__ import annotations
 
 import json
+import math
 
+import numpy as np
 import pytest
 
 pytest.importorskip("torch")
 
-from datadiet.experiments import uniformity_lm  # noqa: E402
+from datadiet.experiments import uniformity_lm as ul  # noqa: E402
+from datadiet.experiments import uniformity_lm_scratch as scratch  # noqa: E402
 from datadiet.experiments.runner import reproduce  # noqa: E402
 
+CONTRACT = ("steps_to_target_uniform", "steps_to_target_random", "speedup_pct", "final_val_loss_full",
+            "final_val_loss_uniform", "final_val_loss_random", "final_train_loss_uniform", "final_train_loss_random",
+            "h_min_uniform", "h_min_random")
 
-def test_steps_to_reach_interpolates():
+
+def test_train_curve_steps_and_seconds():
+    losses = [6, 4, 5, 3, 2, 2, 1]
+    assert ul.train_curve(losses, 3) == [[3.0, 5.0], [6.0, 7 / 3], [7.0, 5 / 3]]  # the last: a trailing window
     curve = [[0, 8.0], [10, 6.0], [20, 4.0], [30, 3.5]]
-    assert uniformity_lm.steps_to_reach(curve, 5.0) == pytest.approx(15.0)
-    assert uniformity_lm.steps_to_reach(curve, 6.0) == 10.0
-    assert uniformity_lm.steps_to_reach(curve, 3.5) == 30.0
-    assert uniformity_lm.steps_to_reach(curve, 3.0) is None
-    assert uniformity_lm.steps_to_reach(curve, 9.0) == 0.0
+    assert ul.steps_to_reach(curve, 5.0) == pytest.approx(15.0)
+    assert ul.steps_to_reach(curve, 3.5) == 30.0 and ul.steps_to_reach(curve, 3.0) is None
+    assert ul.steps_to_reach(curve, 9.0) == 0.0
+    assert ul.seconds_at([1.0, 2.0, 4.0], 2.5) == pytest.approx(3.0)  # halfway through update 3
+    assert ul._speedup(30.0, 40.0) == pytest.approx(25.0) and ul._speedup(3.0, 0.0) is None
+
+
+@pytest.mark.parametrize("d", [[1.0, 2.0, 3.0], [5.0, -1.0, 2.0], [-2.0, -1.0, -4.0]])
+def test_paired_t_test_matches_the_closed_form_for_two_degrees_of_freedom(d):
+    # Student t with 2 d.o.f.: P(T > t) = 1/2 - t / (2 sqrt(2 + t^2))
+    d = np.array(d)
+    t_want = d.mean() / (d.std(ddof=1) / math.sqrt(3))
+    t, p = ul.paired_t_test(d)
+    assert t == pytest.approx(t_want, rel=1e-12)
+    assert p == pytest.approx(0.5 - t_want / (2 * math.sqrt(2 + t_want ** 2)), rel=1e-9)
+    assert ul.paired_t_test([2.0, 2.0]) == (math.inf, 0.0) and math.isnan(ul.paired_t_test([1.0])[1])
+
+
+def _fake_run(u_drop_at: int | None, u_val: float, f_val: float, steps: int = 12):
+    """Train losses: R falls linearly 5 -> 3.9; U reaches 3.5 at update `u_drop_at` (or never falls)."""
+    r_losses = list(np.linspace(5.0, 3.9, steps))
+    u_losses = [5.0] * steps if u_drop_at is None else [5.0] * (u_drop_at - 1) + [3.5] * (steps - u_drop_at + 1)
+
+    def arm(losses, val):
+        return {"rows": 5, "train_losses": losses, "train_seconds": list(np.arange(1, steps + 1) * 0.5),
+                "val": [[0, 6.0, 0.1], [6, 5.0, 0.2], [12, val, 0.3]], "final_val_loss": val, "min_val_loss": val,
+                "final_val_accuracy": 0.3}
+
+    arms = {"adamw/full": arm(r_losses, f_val), "adamw/uniform-word2vec": arm(u_losses, u_val),
+            "adamw/random": arm(r_losses, 4.0)}
+    run = {"arms": arms, "n_pool": 10, "k": 5, "n_val": 3, "n_parameters": 1, "start_val_loss": 6.0,
+           "start_val_accuracy": 0.1}
+    for key in ("uniform-word2vec", "random", "dedup-random", "uniform-static", "random-static"):
+        run[f"h_min[{key}]"] = 0.3 if "uniform" in key else 0.0
+        run[f"covering_radius[{key}]"] = 0.5
+    return run
 
 
 def test_check_rule_on_made_up_runs(tmp_path):
-    def fake(u_curve, final_u, final_f):
-        return {"curves": {"full": [[0, 9], [10, final_f]], "uniform": u_curve, "random": [[0, 9], [10, 5.0]]},
-                "final_val_loss_full": final_f, "final_val_loss_uniform": final_u, "final_val_loss_random": 5.0,
-                "h_min_uniform": 0.3, "h_min_random": 0.0, "covering_radius_uniform": 0.3,
-                "covering_radius_random": 0.6, "n_pool": 10, "k": 5, "n_val": 3, "n_parameters": 1}
+    cfg = ul.Config(steps=12, log_every=3, eval_every=6, arms=("adamw/full", "adamw/uniform-word2vec", "adamw/random"))
+    # R's final training loss = mean of its last 3 losses; U is below it from update 6, 7, 8 on
+    runs = [_fake_run(6 + s, 4.02, 4.0) for s in range(3)]
+    v = ul.check(cfg, runs, tmp_path)
+    assert v.held, v.rule
+    r_target = float(np.mean(np.linspace(5.0, 3.9, 12)[-3:]))
+    assert v.metrics["final_train_loss_random"]["mean"] == pytest.approx(r_target)
+    assert v.metrics["steps_to_target_random"]["mean"] == pytest.approx(12.0)
+    assert v.metrics["steps_to_target_uniform"]["mean"] < 12.0 and v.metrics["speedup_pct"]["mean"] > 0
+    assert v.metrics["relative_gap_uniform_vs_full"]["mean"] == pytest.approx(0.005)
+    for key in CONTRACT:
+        assert key in v.metrics, key
+    assert all((tmp_path / f).read_bytes()[:4] == b"\x89PNG" for f in v.figures)
+    # U never reaches the target: counted as twice the budget, and the rule fails
+    v = ul.check(cfg, [_fake_run(None, 4.0, 4.0) for _ in range(3)], tmp_path)
+    assert not v.held and v.metrics["steps_to_target_uniform"]["mean"] == 24.0
+    assert v.metrics["reached_target_uniform"]["mean"] == 0.0
+    # U faster but 5% worse than F on validation: not comparable
+    assert not ul.check(cfg, [_fake_run(6 + s, 4.2, 4.0) for s in range(3)], tmp_path).held
+    # one seed: no test possible, never held
+    assert not ul.check(cfg, [_fake_run(6, 4.0, 4.0)], tmp_path).held
 
-    cfg = uniformity_lm.QUICK
-    # U reaches 5.0 at step 5 (saves half the steps) and ends 1% above F: held
-    runs = [fake([[0, 9], [5, 5.0], [10, 4.9]], 4.9, 4.851 + 0.001 * s) for s in range(3)]
-    v = uniformity_lm.check(cfg, runs, tmp_path)
-    assert v.held and v.metrics["fraction_of_steps_saved"]["mean"] == pytest.approx(0.5)
-    # U never reaches R's final loss: not held
-    runs = [fake([[0, 9], [10, 5.5]], 5.5, 5.4) for _ in range(3)]
-    assert not uniformity_lm.check(cfg, runs, tmp_path).held
+
+def test_subsets_are_halves_uniform_has_no_duplicates_and_random_moves_with_seed():
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(30, 5)).astype(np.float32)
+    X = np.concatenate([base, base[:6]])  # rows 30..35 duplicate rows 0..5
+    distinct = np.arange(30)
+    a = ul.subsets(36, 18, {"word2vec": X, "static": X[:, ::-1].copy()}, distinct, seed=0)
+    b = ul.subsets(36, 18, {"word2vec": X, "static": X[:, ::-1].copy()}, distinct, seed=1)
+    for name, idx in a.items():
+        assert len(np.unique(idx)) == len(idx) == (36 if name == "full" else 18)
+    for name in ("uniform-word2vec", "uniform-static", "dedup-random"):
+        rows = {tuple(X[i]) for i in a[name]}
+        assert len(rows) == 18, name  # no two picks share a vector
+    assert set(a["dedup-random"]) <= set(distinct)
+    assert not np.array_equal(a["random"], b["random"]) and not np.array_equal(a["dedup-random"], b["dedup-random"])
 
 
 def test_quick_reproduction_is_well_formed(tmp_path, monkeypatch):
     monkeypatch.setenv("DATADIET_CACHE", str(tmp_path / "cache"))
-    res = reproduce("uniformity-lm", seeds=2, quick=True, out_dir=tmp_path / "out")
+    seen = []
+    with ul.progress(lambda label, step, steps: seen.append((label, step, steps))):
+        res = reproduce("uniformity-lm", seeds=2, quick=True, out_dir=tmp_path / "out")
     data = json.loads((tmp_path / "out" / "result.json").read_text())
-    for key in ("name", "claim", "held", "metrics", "config", "seeds", "seconds", "figures"):
-        assert key in data
     assert data["name"] == "uniformity-lm" and data["seeds"] == [0, 1]
-    for m in data["metrics"].values():
-        assert set(m) == {"mean", "sem", "n"} and m["n"] == 2
+    assert data["config"]["pretrained"] is True and len(data["config"]["base_model_sha256"]) == 64
+    for key in CONTRACT:
+        assert data["metrics"][key]["n"] == 2, key
     for fig in data["figures"]:
         assert (tmp_path / "out" / fig).read_bytes()[:4] == b"\x89PNG"
-    # the uniform half is more uniform than the random half, by construction of max-min
+    # max-min on word2vec: larger h_min than the random half on the same embedding, by construction
     assert data["metrics"]["h_min_uniform"]["mean"] > data["metrics"]["h_min_random"]["mean"]
-    assert res.details["embedder"] == "static"
+    st = res.details["sft_tokens"]["train"]
+    assert st["response_tokens_kept"] + st["response_tokens_dropped"] == st["response_tokens"]
+    # every training run reported progress, step by step
+    assert len(seen) == 2 * len(ul.QUICK.arms) * ul.QUICK.steps and seen[-1][1:] == (ul.QUICK.steps, ul.QUICK.steps)
+
+
+def test_scratch_control_keeps_its_rule():
+    curve = [[0, 8.0], [10, 6.0], [20, 4.0]]
+    assert scratch.steps_to_reach(curve, 5.0) == pytest.approx(15.0)
+    assert scratch.NAME == "uniformity-lm-scratch" and "not the paper's regime" in scratch.CLAIM.lower()

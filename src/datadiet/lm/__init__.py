@@ -14,13 +14,14 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise MissingDependencyError("torch", "lm", "datadiet.lm (the training testbed)") from exc
 
-from datadiet.lm.data import Examples, encode_instructions, encode_texts
+from datadiet.lm.data import Examples, encode_instructions, encode_texts, pack_documents, pack_texts
 from datadiet.lm.model import GPT, GPTConfig
 from datadiet.lm.tokenizer import ByteTokenizer, Tokenizer, load_tokenizer, train_tokenizer
 from datadiet.lm.train import RandomBatchSampler, TrainConfig, TrainResult, evaluate, lr_at, pick_device, train
 
 __all__ = [
     "ByteTokenizer", "Examples", "GPT", "GPTConfig", "RandomBatchSampler", "Tokenizer", "TrainConfig",
-    "TrainResult", "encode_instructions", "encode_texts", "evaluate", "load_tokenizer", "lr_at",
+    "TrainResult", "encode_instructions", "encode_texts", "evaluate", "load_tokenizer", "lr_at", "pack_documents",
+    "pack_texts",
     "pick_device", "train", "train_tokenizer",
 ]

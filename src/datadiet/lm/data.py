@@ -150,3 +150,163 @@ def encode_texts(tokenizer, texts: Iterable[str], context: int) -> Examples:
     eos = tokenizer.eos_id
     rows = [(ids + [eos], 0, len(ids) + 1) for ids in tokenizer.encode_batch(texts)]
     return _pack(rows, context, tokenizer.pad_id)
+
+
+# ---------------------------------------------------------------- document packing (pretraining)
+
+#: the `ByteTokenizer`'s ids, the defaults of `pack_documents` (pass ``tokenizer.eos_id`` for a BPE)
+_BYTE_EOS, _BYTE_PAD = 256, 257
+
+
+def _check_token_id(name: str, v) -> int | None:
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+        raise InputError(f"{name} must be an int >= 0 or None, got {v!r}")
+    return int(v)
+
+
+def pack_documents(token_lists, context: int, *, drop_last: bool = True, eos_id: int | None = _BYTE_EOS,
+                   pad_id: int = _BYTE_PAD) -> tuple[np.ndarray, dict]:
+    """Whole documents, each followed by `eos_id`, concatenated into one stream and cut into windows.
+
+    Parameters
+    ----------
+    token_lists : sequence of sequences of int
+        One list (or 1-D integer array) of token ids per document, in order. Nothing is truncated.
+    context : int
+        Model context; each window holds ``context + 1`` tokens (inputs ``w[:-1]``, targets ``w[1:]``).
+    drop_last : bool, default=True
+        Drop the tail of the stream that does not fill a whole window (counted in ``tokens_dropped``).
+        With False the tail becomes one last window padded with `pad_id` (targets equal to `pad_id`
+        are padding: mask them, as `pack_texts` does).
+    eos_id : int or None, default=256 (the `ByteTokenizer`'s ``<|eos|>``)
+        End-of-document token appended after every document; None appends nothing (the lists
+        already carry their separators).
+    pad_id : int, default=257 (the `ByteTokenizer`'s ``<|pad|>``)
+
+    Returns
+    -------
+    windows : ndarray of shape (n_windows, context + 1), int64
+        Window i is ``stream[i*context : i*context + context + 1]``: consecutive windows share one
+        token, so every token of the stream after the first is a target exactly once.
+    stats : dict
+        ``documents``, ``tokens`` (stream length, separators included), ``tokens_seen`` (stream
+        tokens inside a window), ``tokens_dropped`` (= tokens - tokens_seen), ``targets`` (tokens
+        predicted: tokens_seen - 1, or 0), ``tokens_padded``, ``windows``, ``context``.
+
+    Notes
+    -----
+    Windows cross document boundaries (GPT-2-style packing; attention is not reset at ``eos``).
+    O(total tokens) time and memory.
+    """
+    context = _check_context(context)
+    eos_id = _check_token_id("eos_id", eos_id)
+    pad_id = _check_token_id("pad_id", pad_id)
+    if isinstance(token_lists, (str, bytes)):
+        raise InputError("token_lists must be a sequence of token-id lists, not a string; tokenize first")
+    parts: list[np.ndarray] = []
+    n_docs = 0
+    sep = np.array([] if eos_id is None else [eos_id], dtype=np.int64)
+    for i, ids in enumerate(token_lists):
+        a = np.asarray(ids)
+        if a.ndim != 1 or (a.size and not np.issubdtype(a.dtype, np.integer)):
+            raise InputError(f"document {i}: token ids must be a flat list of ints, got "
+                             f"{a.dtype} array of shape {a.shape}")
+        if a.size and a.min() < 0:
+            raise InputError(f"document {i}: token ids must be >= 0, got {int(a.min())}")
+        parts.append(a.astype(np.int64, copy=False))
+        parts.append(sep)
+        n_docs += 1
+    stream = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    n = int(stream.size)
+    full = (n - 1) // context if n > context else 0
+    covered = full * context + 1 if full else 0
+    starts = np.arange(full, dtype=np.int64) * context
+    windows = stream[starts[:, None] + np.arange(context + 1, dtype=np.int64)[None, :]] if full else \
+        np.zeros((0, context + 1), dtype=np.int64)
+    padded = 0
+    if not drop_last and n > covered:
+        tail = stream[covered - 1:] if covered else stream  # shares one token with the previous window
+        last = np.full((1, context + 1), pad_id, dtype=np.int64)
+        last[0, : tail.size] = tail
+        padded = context + 1 - int(tail.size)
+        windows = np.concatenate([windows, last])
+        covered = n
+    stats = {"documents": n_docs, "tokens": n, "tokens_seen": covered, "tokens_dropped": n - covered,
+             "targets": max(covered - 1, 0), "tokens_padded": padded, "windows": int(windows.shape[0]),
+             "context": context}
+    return np.ascontiguousarray(windows, dtype=np.int64), stats
+
+
+def pack_texts(tokenizer, texts: Iterable[str], context: int, *,
+               drop_last: bool = True) -> tuple[Examples, dict]:
+    """`pack_documents` of ``tokenizer.encode_batch(texts)`` as `Examples` (every non-pad target in the loss)."""
+    texts = check_texts(texts)
+    windows, stats = pack_documents(tokenizer.encode_batch(texts), context, drop_last=drop_last,
+                                    eos_id=tokenizer.eos_id, pad_id=tokenizer.pad_id)
+    tokens = torch.from_numpy(windows)
+    mask = torch.ones((tokens.shape[0], context), dtype=torch.float32)
+    if stats["tokens_padded"]:
+        mask[-1, context + 1 - stats["tokens_padded"] - 1:] = 0.0
+    return Examples(tokens, mask), stats
+
+
+# ---------------------------------------------------------------- supervised fine-tuning rows
+
+SFT_TEMPLATE = "### Instruction:\n{instruction}\n### Response:\n"
+
+
+def encode_sft(tokenizer, records: Iterable[Mapping], context: int, *, max_prompt_tokens: int | None = None,
+               template: str = SFT_TEMPLATE, instruction_key: str = "instruction",
+               response_key: str = "output") -> tuple[Examples, dict]:
+    """One row per record, loss on the response: ``template(instruction)`` then ``response + <|eos|>``.
+
+    Truncation policy (explicit, counted): the prompt keeps its *end*, at most `max_prompt_tokens`
+    (default ``context // 2``) tokens, the part next to the response; the response keeps its *start*,
+    as many tokens (``<|eos|>`` included) as fit in ``context + 1``. So every row trains on at least
+    ``context + 1 - max_prompt_tokens`` response tokens when the response has them.
+
+    Returns the rows and ``stats``: ``records``, ``prompt_tokens`` / ``prompt_tokens_dropped``,
+    ``response_tokens`` / ``response_tokens_dropped`` (eos included), ``rows_truncated`` and
+    ``response_tokens_kept`` (= the targets in the loss).
+    """
+    context = _check_context(context)
+    if max_prompt_tokens is None:
+        max_prompt_tokens = max(1, context // 2)
+    if isinstance(max_prompt_tokens, bool) or not isinstance(max_prompt_tokens, int) or not 1 <= max_prompt_tokens <= context:
+        raise InputError(f"max_prompt_tokens must be an int in [1, context={context}], got {max_prompt_tokens!r}")
+    if "{instruction}" not in template:
+        raise InputError(f"template must contain '{{instruction}}', got {template!r}")
+    records = list(records)
+    prompts, responses = [], []
+    for i, rec in enumerate(records):
+        if not isinstance(rec, Mapping):
+            raise InputError(f"record {i} is {type(rec).__name__}, expected a mapping with "
+                             f"'{instruction_key}' and '{response_key}'")
+        for key in (instruction_key, response_key):
+            if key not in rec:
+                raise InputError(f"record {i} has no field '{key}' (fields: {sorted(map(str, rec))}); "
+                                 f"pass instruction_key=/response_key=")
+            if not isinstance(rec[key], str):
+                raise InputError(f"record {i} field '{key}' is {type(rec[key]).__name__}, expected str")
+        prompts.append(template.replace("{instruction}", rec[instruction_key]))
+        responses.append(rec[response_key])
+    p_ids = tokenizer.encode_batch(prompts)
+    r_ids = tokenizer.encode_batch(responses)
+    eos = tokenizer.eos_id
+    rows = []
+    st = dict(records=len(records), prompt_tokens=0, prompt_tokens_dropped=0, response_tokens=0,
+              response_tokens_dropped=0, response_tokens_kept=0, rows_truncated=0)
+    for p, r in zip(p_ids, r_ids):
+        r = r + [eos]
+        p_keep = p[-max_prompt_tokens:]
+        r_keep = r[: context + 1 - len(p_keep)]
+        st["prompt_tokens"] += len(p)
+        st["prompt_tokens_dropped"] += len(p) - len(p_keep)
+        st["response_tokens"] += len(r)
+        st["response_tokens_dropped"] += len(r) - len(r_keep)
+        st["response_tokens_kept"] += len(r_keep)
+        st["rows_truncated"] += int(len(p_keep) < len(p) or len(r_keep) < len(r))
+        rows.append((p_keep + r_keep, len(p_keep), len(p_keep) + len(r_keep)))
+    return _pack(rows, context, tokenizer.pad_id), st

@@ -12,10 +12,16 @@ a resumed run restarts the sampler from scratch (a warning is logged). A sampler
 data mixing) reads losses through ``callback(step, info)``, which runs after the step and before the
 checkpoint, so whatever it changes there is saved with that step. `RandomBatchSampler` is the default.
 
-Optimisation: AdamW (decoupled weight decay, betas 0.9/0.95) with decay on every matrix (>= 2-D
+Optimisation: AdamW (decoupled weight decay, betas 0.9/``beta2``) with decay on every matrix (>= 2-D
 parameters, including the tied embedding/head and the position embedding) and no decay on biases and
-LayerNorm; linear warmup over ``warmup`` steps, then cosine decay to ``min_lr_ratio * lr`` at the last
-step (or constant); gradients clipped to global norm ``grad_clip``.
+LayerNorm, or plain SGD (``optimizer="sgd"``, ``momentum``, the same decay groups); linear warmup over
+``warmup`` steps, then cosine decay to ``min_lr_ratio * lr`` at the last step (or constant); gradients
+clipped to global norm ``grad_clip`` (0: no clipping).
+
+Loss: ``"ce"``, the mean cross-entropy over counted targets, or ``"l2"``, the squared error between the
+raw logits and the one-hot target averaged over counted positions *and* vocabulary entries
+(`l2_loss`; the l2/SGD variant of arXiv 2506.24120's training scripts). Validation is always
+cross-entropy (`evaluate`), so the two losses are compared on one scale.
 
 Rerun (a few seconds on CPU):
 ``python -c "from datadiet.lm import *; t=ByteTokenizer(); ex=encode_texts(t, ['abc']*8, 16);
@@ -28,6 +34,7 @@ import logging
 import math
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -45,6 +52,8 @@ log = logging.getLogger(__name__)
 CHECKPOINT_NAME = "checkpoint.pt"
 _CHECKPOINT_FORMAT = 1
 _NOT_COMPARED = ("device",)  # config fields that may change between a checkpoint and its resumption
+OPTIMIZERS = ("adamw", "sgd")
+LOSSES = ("ce", "l2")
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,10 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     checkpoint_every: int = 0
+    optimizer: str = "adamw"
+    loss: str = "ce"
+    beta2: float = 0.95
+    momentum: float = 0.0
 
     def __post_init__(self):
         ints = {"steps": 1, "batch_size": 1, "warmup": 0, "eval_every": 0, "seed": 0, "checkpoint_every": 0}
@@ -78,20 +91,33 @@ class TrainConfig:
             raise InputError(f"TrainConfig.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio!r}")
         if self.schedule not in ("cosine", "constant"):
             raise InputError(f"TrainConfig.schedule must be 'cosine' or 'constant', got {self.schedule!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise InputError(f"TrainConfig.optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.loss not in LOSSES:
+            raise InputError(f"TrainConfig.loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        for name in ("beta2", "momentum"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0.0 <= v < 1.0):
+                raise InputError(f"TrainConfig.{name} must be in [0, 1), got {v!r}")
 
 
 @dataclass
 class TrainResult:
-    """``history``: one dict per evaluation {"step", "train_loss", "val_loss", "lr", "seconds"}, from step 0.
+    """``history``: one dict per evaluation {"step", "train_loss", "val_loss", "val_accuracy", "lr", "seconds"},
+    from step 0 (``val_accuracy``: top-1 next-token accuracy on the counted validation targets).
 
     ``train_loss`` is the mean training-batch loss since the previous evaluation (None at step 0);
     ``lr`` the rate of the last update; ``seconds`` the wall time since training began (resumes included).
+    ``train_losses[i]`` is the training-batch loss of update i+1 and ``train_seconds[i]`` the time spent
+    in updates 1..i+1 (evaluations excluded), so a time-to-target needs no evaluation-time correction.
     """
 
     history: list[dict] = field(default_factory=list)
     final_val_loss: float = float("nan")
     steps: int = 0
     seconds: float = 0.0
+    train_losses: list[float] = field(default_factory=list)
+    train_seconds: list[float] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -110,6 +136,24 @@ def lr_at(step: int, config: TrainConfig) -> float:
     lr_min = config.min_lr_ratio * config.lr
     progress = min(1.0, max(0, step - config.warmup) / max(1, config.steps - config.warmup))
     return lr_min + 0.5 * (1.0 + math.cos(math.pi * progress)) * (config.lr - lr_min)
+
+
+@contextmanager
+def torch_threads(n: int | None):
+    """Run the block with ``torch.set_num_threads(n)`` (None or 0: leave torch's setting), then restore it.
+
+    On a CPU shared with other jobs, one thread per process is often several times faster than two:
+    OpenMP threads that wait for each other lose their time slices.
+    """
+    if not n:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def pick_device(device: str | torch.device = "auto") -> torch.device:
@@ -189,6 +233,40 @@ def _batch(ex: Examples, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor,
     return tok[:, :t], tok[:, 1 : t + 1], mask[:, :t]
 
 
+def l2_loss(logits: torch.Tensor, targets: torch.Tensor, loss_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean over counted positions and vocabulary entries of ``(z_v - 1[v = y])^2`` on the raw logits z.
+
+    The l2 loss of arXiv 2506.24120's l2/SGD training scripts (a mean-reduced squared error between
+    the logits, without a softmax, and the one-hot next token, over the positions whose label is not
+    ignored): ``sum_{i counted} sum_v (z_iv - onehot_iv)^2 / (n_counted * V)``. Computed without
+    materialising the one-hot: ``sum_v z_v^2 - 2 z_y + 1``. 0 when no position counts.
+    """
+    V = logits.shape[-1]
+    z = logits.reshape(-1, V).float()
+    flat_t = targets.reshape(-1)
+    weight = (flat_t != -100).to(z.dtype)
+    if loss_mask is not None:
+        weight = weight * loss_mask.reshape(-1).to(z.dtype)
+    zy = z.gather(1, flat_t.clamp_min(0)[:, None])[:, 0]
+    per = (z * z).sum(1) - 2.0 * zy + 1.0
+    return (per * weight).sum() / (weight.sum().clamp_min(1.0) * V)
+
+
+def _loss(model: torch.nn.Module, x, y, m, kind: str) -> torch.Tensor:
+    if kind == "ce":
+        return model(x, y, m)[1]
+    logits, _ = model(x)
+    return l2_loss(logits, y, m)
+
+
+@torch.no_grad()
+def evaluate_metrics(model: torch.nn.Module, examples: Examples, batch_size: int = 64,
+                     device: str | torch.device | None = None) -> dict:
+    """{"loss", "accuracy", "targets"}: token-weighted mean cross-entropy (nats) and top-1 next-token
+    accuracy over every counted target of `examples`, and the number of those targets (see `evaluate`)."""
+    return _evaluate(model, examples, batch_size, device)
+
+
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, examples: Examples, batch_size: int = 64,
              device: str | torch.device | None = None) -> float:
@@ -197,6 +275,11 @@ def evaluate(model: torch.nn.Module, examples: Examples, batch_size: int = 64,
     ``sum_i sum_j mask[i,j] * CE_ij / sum_i sum_j mask[i,j]``, in eval mode and without gradients;
     the model's train/eval mode is restored afterwards. `device` defaults to the model's.
     """
+    return _evaluate(model, examples, batch_size, device)["loss"]
+
+
+@torch.no_grad()
+def _evaluate(model, examples, batch_size, device) -> dict:
     if not isinstance(examples, Examples):
         raise InputError(f"evaluate needs Examples, got {type(examples).__name__}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -208,6 +291,7 @@ def evaluate(model: torch.nn.Module, examples: Examples, batch_size: int = 64,
     model.eval()
     total = torch.zeros((), dtype=torch.float64)
     count = torch.zeros((), dtype=torch.float64)
+    correct = torch.zeros((), dtype=torch.float64)
     try:
         for start in range(0, len(examples), batch_size):
             idx = torch.arange(start, min(start + batch_size, len(examples)))
@@ -216,24 +300,30 @@ def evaluate(model: torch.nn.Module, examples: Examples, batch_size: int = 64,
             w, ce = _masked_ce_terms(logits, y, m)
             total += (w * ce).sum().double().cpu()
             count += w.sum().double().cpu()
+            hit = (logits.argmax(-1).reshape(-1) == y.reshape(-1)).to(w.dtype)
+            correct += (w * hit).sum().double().cpu()
     finally:
         model.train(was_training)
-    return float(total / count)
+    return {"loss": float(total / count), "accuracy": float(correct / count), "targets": int(count)}
 
 
-def _optimizer(model: torch.nn.Module, config: TrainConfig, device: torch.device) -> torch.optim.AdamW:
+def _optimizer(model: torch.nn.Module, config: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.dim() >= 2]
     no_decay = [p for p in params if p.dim() < 2]
     groups = [{"params": decay, "weight_decay": config.weight_decay},
               {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.95), eps=1e-8)
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
+    return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, config.beta2), eps=1e-8)
 
 
 def _config_mismatch(saved: dict, config: TrainConfig) -> list[str]:
     now = asdict(config)
-    return [f"{k}: checkpoint {saved.get(k)!r} vs now {now[k]!r}"
-            for k in now if k not in _NOT_COMPARED and saved.get(k) != now[k]]
+    default = asdict(TrainConfig())
+    # a field newer than the checkpoint matches when it holds its default (what the old run used)
+    return [f"{k}: checkpoint {saved.get(k, default[k])!r} vs now {now[k]!r}"
+            for k in now if k not in _NOT_COMPARED and saved.get(k, default[k]) != now[k]]
 
 
 def _load_checkpoint(path: Path, model, optimizer, sampler, config: TrainConfig, n_train: int) -> dict:
@@ -265,7 +355,8 @@ def _load_checkpoint(path: Path, model, optimizer, sampler, config: TrainConfig,
 
 
 def _save_checkpoint(path: Path, *, model, optimizer, sampler, config: TrainConfig, step: int,
-                     history: list[dict], elapsed: float, n_train: int, pending: list[float]) -> None:
+                     history: list[dict], elapsed: float, n_train: int, pending: list[float],
+                     losses: list[float], seconds: list[float]) -> None:
     state = {
         "format": _CHECKPOINT_FORMAT,
         "config": asdict(config),
@@ -274,6 +365,8 @@ def _save_checkpoint(path: Path, *, model, optimizer, sampler, config: TrainConf
         "step": step,
         "history": history,
         "pending_losses": pending,
+        "train_losses": losses,
+        "train_seconds": seconds,
         "elapsed": elapsed,
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
@@ -300,7 +393,8 @@ def _progress(enabled: bool, total: int, completed: int):
 
 def train(model: torch.nn.Module, train: Examples, val: Examples, config: TrainConfig, *,
           sampler: Any = None, checkpoint_dir: str | Path | None = None, progress: bool = True,
-          callback: Callable[[int, dict], Any] | None = None, stop_after: int | None = None) -> TrainResult:
+          callback: Callable[[int, dict], Any] | None = None, stop_after: int | None = None,
+          initial_eval: bool = True) -> TrainResult:
     """Train `model` for ``config.steps`` updates on batches of `train`; evaluate on `val` every ``eval_every``.
 
     Evaluates at step 0, every ``eval_every`` steps and at the last step. Seeds torch with
@@ -310,7 +404,8 @@ def train(model: torch.nn.Module, train: Examples, val: Examples, config: TrainC
     With `checkpoint_dir` and ``checkpoint_every > 0`` the full state is saved atomically to
     ``checkpoint_dir/checkpoint.pt`` every ``checkpoint_every`` steps and at the end; calling `train`
     again with that directory resumes and gives the same history (on CPU, bit for bit).
-    `stop_after` ends the call after that many total steps (as if interrupted).
+    `stop_after` ends the call after that many total steps (as if interrupted). ``initial_eval=False``
+    skips the step-0 evaluation (a caller that already knows it, e.g. many runs from one base model).
     """
     if not isinstance(config, TrainConfig):
         raise InputError(f"config must be a TrainConfig, got {type(config).__name__}")
@@ -343,10 +438,13 @@ def train(model: torch.nn.Module, train: Examples, val: Examples, config: TrainC
     ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
     saving = ckpt_path is not None and config.checkpoint_every > 0
     step, history, pending, elapsed0 = 0, [], [], 0.0
+    losses: list[float] = []
+    seconds: list[float] = []
     torch.manual_seed(config.seed)
     if ckpt_path is not None and ckpt_path.exists():
         ckpt = _load_checkpoint(ckpt_path, model, optimizer, sampler, config, len(train))
         step, history, pending = ckpt["step"], list(ckpt["history"]), list(ckpt.get("pending_losses", []))
+        losses, seconds = list(ckpt.get("train_losses", [])), list(ckpt.get("train_seconds", []))
         elapsed0 = float(ckpt["elapsed"])
         log.info("resumed from %s at step %d", ckpt_path, step)
 
@@ -356,14 +454,14 @@ def train(model: torch.nn.Module, train: Examples, val: Examples, config: TrainC
         return elapsed0 + time.perf_counter() - t0
 
     def record(s: int, lr: float) -> float:
-        val_loss = evaluate(model, val_dev) if len(val_dev) else float("nan")
+        ev = _evaluate(model, val_dev, 64, None) if len(val_dev) else {"loss": float("nan"), "accuracy": float("nan")}
         train_loss = float(np.mean(pending)) if pending else None
         pending.clear()
-        history.append({"step": s, "train_loss": train_loss, "val_loss": val_loss, "lr": lr,
-                        "seconds": round(elapsed(), 4)})
-        return val_loss
+        history.append({"step": s, "train_loss": train_loss, "val_loss": ev["loss"], "val_accuracy": ev["accuracy"],
+                        "lr": lr, "seconds": round(elapsed(), 4)})
+        return ev["loss"]
 
-    if step == 0 and not history:
+    if step == 0 and not history and initial_eval:
         record(0, lr_at(0, config))
 
     end = config.steps if stop_after is None else min(config.steps, stop_after)
@@ -378,12 +476,13 @@ def train(model: torch.nn.Module, train: Examples, val: Examples, config: TrainC
                 raise InputError(f"sampler yielded batch {list(batch)[:8]}...: need a non-empty list of row "
                                  f"indices in [0, {len(train)})")
             idx = torch.from_numpy(rows).to(device)
+            t_step = time.perf_counter()
             step += 1
             lr = lr_at(step, config)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             x, y, m = _batch(train_dev, idx)
-            _, loss = model(x, y, m)
+            loss = _loss(model, x, y, m, config.loss)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if config.grad_clip > 0:
@@ -391,6 +490,8 @@ def train(model: torch.nn.Module, train: Examples, val: Examples, config: TrainC
             optimizer.step()
             loss_value = float(loss.detach())
             pending.append(loss_value)
+            losses.append(loss_value)
+            seconds.append(round((seconds[-1] if seconds else 0.0) + time.perf_counter() - t_step, 6))
             info = {"step": step, "train_loss": loss_value, "lr": lr, "batch": batch, "model": model}
             if step == config.steps or (config.eval_every and step % config.eval_every == 0):
                 info["val_loss"] = record(step, lr)
@@ -400,11 +501,12 @@ def train(model: torch.nn.Module, train: Examples, val: Examples, config: TrainC
             if saving and (step % config.checkpoint_every == 0 or step == config.steps):
                 _save_checkpoint(ckpt_path, model=model, optimizer=optimizer, sampler=sampler, config=config,
                                  step=step, history=history, elapsed=elapsed(), n_train=len(train),
-                                 pending=pending)
+                                 pending=pending, losses=losses, seconds=seconds)
             if bar is not None:
                 bar.update(bar.task_ids[0], advance=1, info=f"loss {loss_value:.3f}")
     finally:
         if bar is not None:
             bar.stop()
     final = history[-1]["val_loss"] if history else float("nan")
-    return TrainResult(history=history, final_val_loss=final, steps=step, seconds=elapsed())
+    return TrainResult(history=history, final_val_loss=final, steps=step, seconds=elapsed(),
+                       train_losses=losses, train_seconds=seconds)
