@@ -34,12 +34,20 @@ def test_rate_quick_is_well_formed(tmp_path):
     assert data["held"] == res.held
     m = data["metrics"]
     assert m["theory_slope"]["mean"] == pytest.approx(-0.25)  # s = 0.5, d = 1
+    # the verdict's slope is the DSM network's (the paper's estimator), the closed form is a reference curve
+    assert m["slope"] == m[f"slope_dsm_{dr.QUICK.densities[0]}"]
     for dens in dr.QUICK.densities:
         for e in dr.ESTIMATORS:
             assert f"slope_{e}_{dens}" in m
         # TV is a distance in [0, 1]; the memorizing control is far worse than the smoothed estimator
         tv_s, tv_m = m[f"tv_smoothed_{dens}_n256"]["mean"], m[f"tv_memorize_{dens}_n256"]["mean"]
         assert 0 < tv_s < tv_m <= 1
+        for n in dr.QUICK.dsm_ns:
+            assert 0 < m[f"tv_dsm_{dens}_n{n}"]["mean"] <= 1
+            # a DSM loss is >= that of the true score, which it estimates
+            assert m[f"pop_dsm_loss_{dens}_n{n}"]["mean"] >= m[f"pop_dsm_loss_true_{dens}_n{n}"]["mean"]
+            assert m[f"girsanov_dsm_{dens}_n{n}"]["mean"] > 0 and m[f"girsanov_closed_{dens}_n{n}"]["mean"] > 0
+    assert data["figures"] == ["tv_vs_n.png", "score_error_vs_t.png", "densities.png"]
     for fig in data["figures"]:
         assert (tmp_path / fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -50,6 +58,8 @@ def test_manifold_quick_is_well_formed(tmp_path):
     _well_formed(data, "diffusion-manifold", 2)
     for D in dm.QUICK.dims:
         assert f"slope_D{D}" in data["metrics"] and f"sw_sde_D{D}_n32" in data["metrics"]
+        assert data["metrics"][f"slope_D{D}"] == data["metrics"][f"slope_dsm_D{D}"]
+        assert {f"slope_law_D{D}", f"sw_dsm_D{D}_n32", f"sw_dsm_D{D}_n128", f"sw_floor_dsm_D{D}"} <= set(data["metrics"])
     assert data["metrics"]["theory_slope"]["mean"] == -0.5
     assert len(data["figures"]) == 1
 

@@ -107,12 +107,15 @@ def test_quick_experiment_is_well_formed(tmp_path):
     res = reproduce("tokensel-length", quick=True, seeds=2, out_dir=tmp_path)
     data = json.loads((tmp_path / "result.json").read_text())
     assert data["name"] == "tokensel-length" and data["held"] == res.held and data["seeds"] == [0, 1]
-    for L in (8, 16):
-        for mo in ("transformer", "mlp", "krr"):
+    for L in (2, 16):
+        for mo in ("transformer", "mlp", "krr", "best_baseline"):
             entry = data["metrics"][f"{mo}_mse_L{L}"]
             assert entry["n"] == 2 and 0 < entry["mean"] < 10
+        assert data["metrics"][f"best_baseline_mse_L{L}"]["mean"] <= min(
+            data["metrics"][f"{mo}_mse_L{L}"]["mean"] for mo in ("mlp", "krr")) + 1e-12
         assert 0 <= data["metrics"][f"attn_on_jstar_L{L}_n128"]["mean"] <= 1
-    assert "transformer_ratio_Lmax_Lmin" in data["metrics"]
+    assert {"transformer_ratio_Lmax_Lmin", "best_baseline_ratio_Lmax_Lmin", "var_y"} <= set(data["metrics"])
+    assert data["figures"][0] == "mse_vs_L.png"
     for fig in data["figures"]:
         assert (tmp_path / fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -127,3 +130,31 @@ def test_cli_run_reports_per_length_metrics(tmp_path):
     assert "krr_mse_L8" not in m
     r = cli.invoke(app, ["tokensel", "run", "--quick", "--lengths", "8,x", "--out", str(out), "-q"])
     assert r.exit_code == 2 and "--lengths" in r.output and "Traceback" not in r.output
+
+
+def _fake_runs(base, tr, seeds=3, var_y=1.0):
+    """Runs with given per-L MSEs at n = 64 (the only n): base = flat baselines', tr = transformer's."""
+    out = []
+    for k in range(seeds):
+        cells = [{"L": L, "n": 64, "transformer": tr[i] * (1 + 0.01 * k), "mlp": base[i] * (1 + 0.01 * k),
+                  "krr": base[i] * 1.2, "attn_on_jstar": 0.9, "attn_on_jstar_heads": [0.9], "var_y": var_y}
+                 for i, L in enumerate((2, 8, 32, 128))]
+        out.append({"cells": cells, "attn_example": None})
+    return out
+
+
+@pytest.mark.parametrize("base, tr, held", [
+    ((0.05, 0.3, 0.8, 1.0), (0.02, 0.02, 0.03, 0.03), True),   # baselines learnable at L = 2, degrade; transformer flat
+    ((0.5, 0.7, 0.9, 1.0), (0.02, 0.02, 0.03, 0.03), False),   # baselines never learn (the old D = 8 task)
+    ((0.05, 0.3, 0.8, 1.0), (0.02, 0.03, 0.05, 0.08), False),  # transformer degrades 4x
+    ((0.05, 0.06, 0.07, 0.3), (0.02, 0.02, 0.03, 0.03), False),  # baselines do not reach 0.5 Var(y)
+    ((0.05, 0.8, 0.5, 1.0), (0.02, 0.02, 0.03, 0.03), False),  # baselines not rising with L
+])
+def test_rule_on_known_answers(tmp_path, base, tr, held):
+    from datadiet.experiments import tokensel_length as tl
+
+    cfg = tl.Config(lengths=(2, 8, 32, 128), ns=(64,))
+    v = tl.check(cfg, _fake_runs(base, tr), tmp_path)
+    assert v.held is held
+    assert v.metrics["best_baseline_mse_L2"]["mean"] == pytest.approx(base[0] * 1.01)  # mlp < krr: the best per seed
+    assert v.metrics["transformer_ratio_Lmax_Lmin"]["mean"] == pytest.approx(tr[-1] / tr[0])

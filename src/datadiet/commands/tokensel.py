@@ -18,8 +18,8 @@ app = typer.Typer(help="Transformers select tokens: test error vs n for growing 
 @app.command("run")
 @handle_errors
 def run_cmd(
-    lengths: Annotated[Optional[str], typer.Option("--lengths", help="Sequence lengths, e.g. 8,32,128,512.")] = None,
-    n_grid: Annotated[Optional[str], typer.Option("--n-grid", help="Training-set sizes, e.g. 256,1024,4096.")] = None,
+    lengths: Annotated[Optional[str], typer.Option("--lengths", help="Sequence lengths (default 2,8,32,128).")] = None,
+    n_grid: Annotated[Optional[str], typer.Option("--n-grid", help="Training-set sizes (default 2048).")] = None,
     no_krr: Annotated[bool, typer.Option("--no-krr", help="Skip the kernel-ridge baseline.")] = False,
     seeds: Annotated[int, typer.Option("--seeds", help="Seeds 0..S-1; finished seeds in --out are reused.")] = 3,
     quick: Annotated[bool, typer.Option("--quick", help="The reduced config the test suite runs.")] = False,
@@ -48,8 +48,10 @@ def run_cmd(
         result = runner.reproduce(tl.NAME, seeds=seeds, quick=quick, out_dir=out_dir, config=config,
                                   on_seed=lambda s, total, hit: bar.update(task, completed=s + 1))
     typer.echo(f"{result.name}: claim {'held' if result.held else 'NOT held'} — {result.rule}")
-    keys = [f"{mo}_mse_L{L}" for L in config.lengths for mo in tl.MODELS if f"{mo}_mse_L{L}" in result.metrics]
-    keys += [f"attn_on_jstar_L{L}_n{config.ns[-1]}" for L in config.lengths] + ["transformer_ratio_Lmax_Lmin"]
+    keys = [f"{mo}_mse_L{L}" for L in config.lengths for mo in (*tl.MODELS, "best_baseline")
+            if f"{mo}_mse_L{L}" in result.metrics]
+    keys += [f"attn_on_jstar_L{L}_n{config.ns[-1]}" for L in config.lengths]
+    keys += ["transformer_ratio_Lmax_Lmin", "best_baseline_ratio_Lmax_Lmin", "var_y"]
     for key in keys:
         m = result.metrics[key]
         typer.echo(f"  {key}  {fmt_num(m['mean'])} ± {fmt_num(m['sem'])} (n={m['n']})")

@@ -94,6 +94,16 @@ def tv_histogram(samples: np.ndarray, pdf, lo: float, hi: float, bins: int, sub:
     return 0.5 * float(np.abs(q - mass).sum() + outside + max(0.0, 1.0 - mass.sum()))
 
 
+def _projections(d: int, projections: int, seed: int) -> np.ndarray:
+    th = np.random.default_rng(np.random.SeedSequence([seed, 99])).standard_normal((d, projections))
+    return th / np.linalg.norm(th, axis=0, keepdims=True)
+
+
+def _projected_quantiles(a: np.ndarray, th: np.ndarray, levels: int) -> np.ndarray:
+    u = (np.arange(levels) + 0.5) / levels
+    return np.quantile(a @ th, u, axis=0, method="inverted_cdf")
+
+
 def sliced_wasserstein(a: np.ndarray, b: np.ndarray, projections: int = 256, seed: int = 0,
                        levels: int = 1024) -> float:
     """SW_1(a, b) = E_theta W_1(theta.a, theta.b), theta uniform on S^{d-1} (``projections`` seeded draws).
@@ -102,9 +112,24 @@ def sliced_wasserstein(a: np.ndarray, b: np.ndarray, projections: int = 256, see
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
         raise InputError(f"samples must be (m, d) with one d; got {a.shape} and {b.shape}")
-    th = np.random.default_rng(np.random.SeedSequence([seed, 99])).standard_normal((a.shape[1], projections))
-    th /= np.linalg.norm(th, axis=0, keepdims=True)
-    u = (np.arange(levels) + 0.5) / levels
-    qa = np.quantile(a @ th, u, axis=0, method="inverted_cdf")
-    qb = np.quantile(b @ th, u, axis=0, method="inverted_cdf")
-    return float(np.abs(qa - qb).mean())
+    th = _projections(a.shape[1], projections, seed)
+    return float(np.abs(_projected_quantiles(a, th, levels) - _projected_quantiles(b, th, levels)).mean())
+
+
+class SlicedW1To:
+    """``SlicedW1To(ref, ...)(a)`` == ``sliced_wasserstein(a, ref, ...)``, with the reference's projected
+    quantiles computed once (they dominate the cost when one large reference is compared with many samples)."""
+
+    def __init__(self, reference: np.ndarray, projections: int = 256, seed: int = 0, levels: int = 1024):
+        ref = np.asarray(reference, dtype=np.float64)
+        if ref.ndim != 2:
+            raise InputError(f"reference samples must be (m, d); got {ref.shape}")
+        self.d, self.levels = ref.shape[1], levels
+        self.th = _projections(self.d, projections, seed)
+        self.q = _projected_quantiles(ref, self.th, levels)
+
+    def __call__(self, a: np.ndarray) -> float:
+        a = np.asarray(a, dtype=np.float64)
+        if a.ndim != 2 or a.shape[1] != self.d:
+            raise InputError(f"samples must be (m, {self.d}); got {a.shape}")
+        return float(np.abs(_projected_quantiles(a, self.th, self.levels) - self.q).mean())

@@ -1,12 +1,24 @@
-"""tokensel-length: a transformer's test error barely depends on the sequence length L; flat models' does.
+"""tokensel-length: a transformer's test error barely depends on the sequence length L; flat models' grows with L.
 
-Takakura & Suzuki, "Approximation and Estimation Ability of Transformers for Sequence-to-Sequence Functions with
-Infinite Dimensional Input" (ICML 2023): when the target depends on a few input-dependent important tokens (and
-features of decaying importance), a transformer's estimation error is nearly independent of the input dimension,
-because attention selects the tokens. Setting: ``TokenTask`` (y = f(x_{j*}), j* = argmax_i x_{i,0}), L in
-{8, 32, 128, 512}; models: an attention-pooling transformer (token-wise FFN, a learned multi-head query, MLP
-readout), an MLP on the flattened sequence, RBF kernel ridge on the flattened sequence. Test MSE vs n; the pooling
-attention's mass on j* measures token selection.
+Paper: Takakura & Suzuki, "Approximation and Estimation Ability of Transformers for Sequence-to-Sequence Functions
+with Infinite Dimensional Input" (ICML 2023). Claim (a theorem; the paper reports no experiment): when the target
+depends on a few *input-dependent* important tokens (and on features of decaying importance), a transformer's
+estimation rate does not depend on the input dimension, because attention selects the tokens; a model that sees
+the flattened input pays for its dimension.
+
+Our setting: ``TokenTask`` with D = 2 (feature 0 selects, feature 1 carries the signal), omega = 1, gap = 1,
+noise std 0.1: y = f(x_{j*}) + noise, j* = argmax_i x_{i,0}, Var(y) ~ 1.01. At L = 2 the task is easy for a flat
+model too (the flat baselines reach <= 0.2 Var(y)), so the experiment shows the flat baselines *degrade* as L grows
+from 2 to 128 while the transformer does not. Models: an attention-pooling transformer (token-wise FFN, a learned
+multi-head query, MLP readout, no self-attention layers), an MLP on the flattened L*D vector, RBF kernel ridge on
+the flattened vector (alpha picked on a held-out split). Test MSE on 2000 fresh sequences; the pooling attention's
+mass on j* measures token selection.
+
+How it differs from the paper: the theory is about infinite-dimensional inputs and outputs (sequence to sequence,
+anisotropic smoothness, a rate in n); we test its finite-L consequence (error vs L at fixed n) on a single-output
+task with one selected token, with a small CPU-sized transformer at n = 2048; the paper's features of decaying
+importance (D > 2) are available in ``TokenTask`` but the default uses one signal feature, where the flat models
+can learn the short sequences (with D = 8 they stay near Var(y) at every L, so they cannot be seen to degrade).
 
 Rerun:
     datadiet tokensel run --seeds 3 --out results/tokensel-length
@@ -21,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ._threads import one_blas_thread
 from .base import Verdict, pyplot, summarize
 
 NAME = "tokensel-length"
@@ -28,30 +41,39 @@ CLAIM = (
     "A transformer's test error on a task that depends on an input-selected token barely changes with the sequence "
     "length L, while flat baselines (MLP, kernel ridge) fail as L grows (Takakura & Suzuki, ICML 2023)."
 )
+PAPER = ("Takakura & Suzuki, Approximation and Estimation Ability of Transformers for Sequence-to-Sequence Functions "
+         "with Infinite Dimensional Input (ICML 2023)")
+PAPER_RESULT = ("theorem only: the transformer's estimation rate is free of the input dimension when a few input-"
+                "selected tokens matter; no experiment reported")
+KEY_METRICS = ("transformer_ratio_Lmax_Lmin", "best_baseline_mse_L*", "transformer_mse_L*")
+SEEDS = 3
 MODELS = ("transformer", "mlp", "krr")
 
 
 @dataclass(frozen=True)
 class Config:
-    """Defaults: D = 8, L in {8, 32, 128, 512}, n in {256, 1024, 4096} (~5 min per seed on 2 shared cores)."""
+    """Defaults: D = 2, omega = 1, L in {2, 8, 32, 128}, n = 2048 (``ns`` may hold several sizes)."""
 
-    lengths: tuple[int, ...] = (8, 32, 128, 512)
-    ns: tuple[int, ...] = (256, 1024, 4096)
-    D: int = 8
+    lengths: tuple[int, ...] = (2, 8, 32, 128)
+    ns: tuple[int, ...] = (2048,)
+    D: int = 2
     alpha: float = 1.0
+    omega: float = 1.0
     gap: float = 1.0
     noise: float = 0.1
     n_test: int = 2000
     d_model: int = 16
     heads: int = 2
     ff: int = 32
-    steps: int = 1500
+    steps: int = 1000
     batch: int = 64
     lr: float = 3e-3
     mlp_width: int = 256
     krr: bool = True
     max_ratio: float = 2.0  # transformer MSE(L_max) / MSE(L_min) at the largest n must be below this
     margin: float = 0.5  # transformer MSE <= margin * best baseline MSE at every L >= 32, largest n
+    baseline_start: float = 0.2  # best flat baseline MSE at L_min must be <= this x Var(y) (the task is learnable)
+    baseline_end: float = 0.5  # ... and at L_max >= this x Var(y) (it degrades)
 
     def __post_init__(self):
         if not self.lengths or min(self.lengths) < 2 or sorted(set(self.lengths)) != list(self.lengths):
@@ -62,17 +84,24 @@ class Config:
             raise InputError(f"d_model={self.d_model} must be a multiple of heads={self.heads}")
 
 
-QUICK = Config(lengths=(8, 16), ns=(64, 128), n_test=200, d_model=8, heads=2, ff=16, steps=60, batch=32,
+QUICK = Config(lengths=(2, 16), ns=(64, 128), n_test=200, d_model=8, heads=2, ff=16, steps=60, batch=32,
                mlp_width=32)
 
 
 def run(config: Config, seed: int) -> dict:
     import torch
 
+    torch.set_num_threads(1)  # the 2-core budget is shared; threads only add contention at these sizes
+    with one_blas_thread():
+        return _run(config, seed)
+
+
+def _run(config: Config, seed: int) -> dict:
+    import torch
+
     from ..tokensel import FitConfig, FlatMLP, TokenTask, TokenTransformer, fit, kernel_ridge, predict
 
-    torch.set_num_threads(1)  # the 2-core budget is shared; threads only add contention at these sizes
-    task = TokenTask(D=config.D, alpha=config.alpha, gap=config.gap, noise=config.noise)
+    task = TokenTask(D=config.D, alpha=config.alpha, omega=config.omega, gap=config.gap, noise=config.noise)
     fc = FitConfig(steps=config.steps, batch=config.batch, lr=config.lr)
     cells = []
     attn_example = None
@@ -100,14 +129,17 @@ def run(config: Config, seed: int) -> dict:
 
 
 RULE = (
-    "At the largest n: held iff transformer MSE(L_max) / MSE(L_min) <= max_ratio (averaged over seeds), AND at every "
-    "L >= 32 the transformer's mean MSE <= margin x the best flat baseline's, AND its best pooling head puts mean "
-    "attention >= 0.5 on j* at every L."
+    "At the largest n, means over seeds: held iff (1) the best flat baseline's MSE at L_min is <= baseline_start x "
+    "Var(y) (the task is learnable by a flat model at short L) and at L_max >= baseline_end x Var(y), rising with L "
+    "(each length's best-baseline MSE >= 0.9 x the previous one's): the flat models degrade; (2) the transformer's "
+    "MSE(L_max) / MSE(L_min) <= max_ratio; (3) at every L >= 32 the transformer's MSE <= margin x the best flat "
+    "baseline's; (4) its best pooling head puts mean attention >= 0.5 on j* at every L."
 )
 
 
 def check(config: Config, runs: list[dict], out_dir) -> Verdict:
     models = [mo for mo in MODELS if mo != "krr" or config.krr]
+    flat = [mo for mo in models if mo != "transformer"]
     cell = {}
     for r in runs:
         for c in r["cells"]:
@@ -118,43 +150,80 @@ def check(config: Config, runs: list[dict], out_dir) -> Verdict:
         for mo in models:
             m[f"{mo}_mse_L{L}_n{n}"] = summarize([c[mo] for c in cs])
         m[f"attn_on_jstar_L{L}_n{n}"] = summarize([c["attn_on_jstar"] for c in cs])
+    var_y = float(np.mean([c["var_y"] for cs in cell.values() for c in cs]))
     for L in config.lengths:
         for mo in models:
             m[f"{mo}_mse_L{L}"] = m[f"{mo}_mse_L{L}_n{nmax}"]
+        # per seed, the better of the flat models (each seed picks its own best)
+        best = [min(c[mo] for mo in flat) for c in cell[(L, nmax)]]
+        m[f"best_baseline_mse_L{L}"] = summarize(best)
     mean = {k: v["mean"] for k, v in m.items()}
     Lmin, Lmax = config.lengths[0], config.lengths[-1]
     ratio = mean[f"transformer_mse_L{Lmax}"] / mean[f"transformer_mse_L{Lmin}"]
     m["transformer_ratio_Lmax_Lmin"] = summarize([ratio])
-    beats = {L: mean[f"transformer_mse_L{L}"] <= config.margin * min(mean[f"{mo}_mse_L{L}"] for mo in models if mo != "transformer")
+    bb = [mean[f"best_baseline_mse_L{L}"] for L in config.lengths]
+    m["best_baseline_ratio_Lmax_Lmin"] = summarize([bb[-1] / bb[0]])
+    m["var_y"] = summarize([var_y])
+    starts_good = bb[0] <= config.baseline_start * var_y
+    ends_bad = bb[-1] >= config.baseline_end * var_y
+    rises = all(b1 >= 0.9 * b0 for b0, b1 in zip(bb[:-1], bb[1:]))
+    beats = {L: mean[f"transformer_mse_L{L}"] <= config.margin * mean[f"best_baseline_mse_L{L}"]
              for L in config.lengths if L >= 32}
     attends = {L: mean[f"attn_on_jstar_L{L}_n{nmax}"] >= 0.5 for L in config.lengths}
-    held = ratio <= config.max_ratio and all(beats.values()) and all(attends.values())
-    details = {"transformer_beats_baselines": {str(k): v for k, v in beats.items()},
-               "attends_to_jstar": {str(k): v for k, v in attends.items()},
-               "var_y": float(np.mean([c["var_y"] for cs in cell.values() for c in cs]))}
+    held = (starts_good and ends_bad and rises and ratio <= config.max_ratio and all(beats.values())
+            and all(attends.values()))
+    details = {"baseline_starts_good": starts_good, "baseline_ends_bad": ends_bad, "baseline_rises_with_L": rises,
+               "transformer_flat_in_L": ratio <= config.max_ratio,
+               "transformer_beats_baselines": {str(k): v for k, v in beats.items()},
+               "attends_to_jstar": {str(k): v for k, v in attends.items()}, "var_y": var_y}
     figures = _figures(config, runs, cell, models, Path(out_dir))
     return Verdict(held=held, rule=RULE, metrics=m, figures=figures, details=details)
+
+
+_COLORS = {"transformer": "tab:blue", "mlp": "tab:orange", "krr": "tab:green"}
 
 
 def _figures(config, runs, cell, models, out: Path) -> list[str]:
     plt = pyplot()
     out.mkdir(parents=True, exist_ok=True)
-    fig, axes = plt.subplots(1, len(models), figsize=(4.4 * len(models), 3.8), sharey=True, squeeze=False)
-    cmap = plt.get_cmap("viridis")
-    for ax, mo in zip(axes[0], models):
-        for i, L in enumerate(config.lengths):
-            ys = [np.mean([c[mo] for c in cell[(L, n)]]) for n in config.ns]
-            ax.plot(config.ns, ys, marker="o", color=cmap(i / max(1, len(config.lengths) - 1)), label=f"L = {L}")
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.set_xlabel("n")
-        ax.set_title(mo)
-    axes[0, 0].set_ylabel(f"test MSE (mean of {len(runs)} seeds; noise var {config.noise**2:g})")
-    axes[0, 0].legend(fontsize=8)
+    nmax = config.ns[-1]
+    var_y = float(np.mean([c["var_y"] for cs in cell.values() for c in cs]))
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    for mo in models:
+        vals = [[c[mo] for c in cell[(L, nmax)]] for L in config.lengths]
+        mu = np.array([np.mean(v) for v in vals])
+        se = np.array([np.std(v, ddof=1) / np.sqrt(len(v)) if len(v) > 1 else 0.0 for v in vals])
+        ax.errorbar(config.lengths, mu, yerr=se, marker="o", capsize=3, color=_COLORS[mo], label=mo)
+    ax.axhline(var_y, color="gray", ls="--", lw=1, label="Var(y) (trivial predictor)")
+    ax.axhline(config.baseline_start * var_y, color="gray", ls=":", lw=1, label=f"{config.baseline_start:g} Var(y)")
+    ax.axhline(config.noise**2, color="k", ls=":", lw=0.8, label="noise variance")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("sequence length L")
+    ax.set_ylabel("test MSE")
+    ax.set_title(f"test MSE vs L at n = {nmax} (mean ± sem, {len(runs)} seeds)", fontsize=9)
+    ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out / "mse_vs_n.png", dpi=90)
+    fig.savefig(out / "mse_vs_L.png", dpi=90)
     plt.close(fig)
-    names = ["mse_vs_n.png"]
+    names = ["mse_vs_L.png"]
+    if len(config.ns) > 1:  # test MSE vs n per L
+        fig, axes = plt.subplots(1, len(models), figsize=(4.4 * len(models), 3.8), sharey=True, squeeze=False)
+        cmap = plt.get_cmap("viridis")
+        for ax, mo in zip(axes[0], models):
+            for i, L in enumerate(config.lengths):
+                ys = [np.mean([c[mo] for c in cell[(L, n)]]) for n in config.ns]
+                ax.plot(config.ns, ys, marker="o", color=cmap(i / max(1, len(config.lengths) - 1)), label=f"L = {L}")
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ax.set_xlabel("n")
+            ax.set_title(mo)
+        axes[0, 0].set_ylabel(f"test MSE (mean of {len(runs)} seeds; noise var {config.noise**2:g})")
+        axes[0, 0].legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / "mse_vs_n.png", dpi=90)
+        plt.close(fig)
+        names.append("mse_vs_n.png")
     ex = runs[0].get("attn_example")
     if ex:
         A = np.asarray(ex["attn"])
