@@ -75,7 +75,7 @@ def select_cmd(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the first point and of the random baseline.")] = 0,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="PNG: 2-D PCA with the selected and a random subset.")] = None,
     backend: Annotated[str, typer.Option("--backend", help="auto | numpy | pruned | torch; every engine makes the "
-        "same exact picks (auto: numpy below 50,000 rows, else torch on a CUDA device, else pruned).")] = "auto",
+        "same exact picks (auto: numpy below 50,000 rows, else torch on a CUDA device, else pruned from 128 dimensions on, numpy below).")] = "auto",
     precision: Annotated[str, typer.Option("--precision", help="float32 | float16 | bfloat16 row storage of the "
         "torch backend (picks unchanged; a half precision implies --backend torch under auto).")] = "float32",
     checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", metavar="DIR",
@@ -193,7 +193,8 @@ class _ReproduceGroup(TyperGroup):
 reproduce_app = typer.Typer(
     cls=_ReproduceGroup, no_args_is_help=True,
     help="Rerun a paper's experiment and check its claim: `datadiet reproduce list`, "
-         "`datadiet reproduce NAME [--seeds N] [--quick] [--out DIR]` (same as `reproduce run NAME`).",
+         "`datadiet reproduce NAME [--seeds N] [--quick] [--out DIR]` (same as `reproduce run NAME`), "
+         "`datadiet reproduce all [--quick]` (every experiment, then the report).",
 )
 app.add_typer(reproduce_app, name="reproduce")
 
@@ -222,7 +223,8 @@ def reproduce_list():
 @handle_errors
 def reproduce_run(
     name: Annotated[str, typer.Argument(metavar="NAME", help="Experiment name (see `datadiet reproduce list`).")],
-    seeds: Annotated[int, typer.Option("--seeds", help="Number of seeds (0..N-1); finished seeds are reused.")] = 3,
+    seeds: Annotated[Optional[int], typer.Option("--seeds", show_default="the experiment's SEEDS, else 3",
+        help="Number of seeds (0..N-1); finished seeds are reused.")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="The reduced-size config the test suite runs.")] = False,
     out: Annotated[Optional[Path], typer.Option("--out", help="Output folder (default: results/NAME).")] = None,
     quiet: Quiet = False,
@@ -238,6 +240,10 @@ def reproduce_run(
             raise
         raise MissingDependencyError("torch", "torch", f"experiment {name!r}") from None
     out_dir = out if out is not None else Path("results") / name
+    if seeds is None:
+        from .experiments.base import metadata
+
+        seeds = metadata(get(name)).seeds
     with progress_bar(quiet) as bar:
         task = bar.add_task(f"{name}: seeds", total=seeds)
 
@@ -258,72 +264,143 @@ def reproduce_run(
         typer.echo(f"  figure: {out_dir / fig}")
 
 
+_REPRODUCE_ALL_HELP = (
+    "Run every registered experiment in turn, resumably, then write the report.\n\n"
+    "Each experiment runs into OUT/NAME. Finished experiments (result.json of the same config, mode and seeds) "
+    "and finished seeds are kept, so a killed run picks up where it stopped; delete OUT/NAME to rerun one. "
+    "Prints a time estimate per experiment first (the last run's times, else its declared budget), then each "
+    "verdict and time as it finishes. Exit code 1 when an experiment failed to run (the others still run and "
+    "are reported)."
+)
+
+
+@reproduce_app.command("all", help=_REPRODUCE_ALL_HELP)
+@handle_errors
+def reproduce_all_cmd(
+    quick: Annotated[bool, typer.Option("--quick", help="Every experiment at its reduced-size QUICK config.")] = False,
+    seeds: Annotated[Optional[int], typer.Option("--seeds", show_default="each experiment's SEEDS, else 3",
+        help="Number of seeds (0..N-1) for every experiment.")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder: each experiment into OUT/NAME, the report into "
+        "OUT/report.html and OUT/report.md, the run log into OUT/reproduce-all.json.")] = Path("results"),
+    only: Annotated[Optional[str], typer.Option("--only", metavar="A,B", help="Run only these experiments "
+        "(comma-separated, in this order).")] = None,
+    skip: Annotated[Optional[str], typer.Option("--skip", metavar="A,B", help="Leave these experiments out.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the time estimate per experiment and exit.")] = False,
+    quiet: Quiet = False,
+):
+    """Run every registered experiment in turn, resumably, then write the report (help: _REPRODUCE_ALL_HELP)."""
+    from .experiments import runner
+    from .report import fmt_seconds, render
+
+    selected = runner.select_names(only, skip)
+    items = runner.plan(selected, quick=quick, seeds=seeds, out_dir=out)
+    _print_plan(items, quick)
+    if dry_run:
+        return
+    total = len(items)
+    with progress_bar(quiet) as bar:
+        overall = bar.add_task("reproduce all", total=total)
+        current = {"task": None, "index": 0}
+
+        def on_start(item):
+            current["index"] += 1
+            bar.update(overall, description=f"reproduce all: {item.name}")
+            current["task"] = bar.add_task(f"  {item.name}: seeds", total=max(item.seeds, 1))
+            if bar.disable and not quiet and not item.error and not item.finished:  # a log file: say what runs
+                typer.echo(f"[{current['index']}/{total}] {item.name}: running {item.seeds} seeds "
+                           f"(estimate {fmt_seconds(item.estimate)}) ...")
+
+        def on_seed(item, seed, n, cached):
+            bar.update(current["task"], completed=seed + 1, total=n,
+                       description=f"  {item.name}: seed {seed}{' (cached)' if cached else ''}")
+
+        def on_done(item, outcome):
+            bar.update(current["task"], completed=max(item.seeds, 1), visible=False)
+            bar.advance(overall)
+            where = f"[{current['index']}/{total}] {item.name}"
+            if outcome.status == "failed":
+                typer.echo(f"{where}: FAILED after {fmt_seconds(outcome.seconds)} — {outcome.error}")
+            elif outcome.kept:
+                typer.echo(f"{where}: claim {_held_word(outcome.result.held)} (kept from the last run, "
+                           f"{fmt_seconds(outcome.result.runtime)})")
+            else:
+                typer.echo(f"{where}: claim {_held_word(outcome.result.held)} in {fmt_seconds(outcome.seconds)}")
+
+        outcomes = runner.run_all(items, log_path=out / runner.LOG_NAME, on_start=on_start, on_seed=on_seed,
+                                  on_done=on_done)
+
+    failed = [o for o in outcomes if o.status == "failed"]
+    held = sum(o.status == "held" for o in outcomes)
+    ran = sum(o.seconds for o in outcomes)
+    typer.echo(f"claim held in {held} of {len(outcomes) - len(failed)} experiments"
+               + (f"; {len(failed)} failed: {', '.join(o.name for o in failed)}" if failed else "")
+               + f" ({fmt_seconds(ran)} this run)")
+    typer.echo(f"  log: {out / runner.LOG_NAME}")
+    if len(failed) < len(outcomes):
+        html_path, md_path = render(out)
+        typer.echo(f"  html: {html_path}")
+        typer.echo(f"  markdown: {md_path}")
+    if failed:
+        raise typer.Exit(1)
+
+
+def _held_word(held: bool) -> str:
+    return "held" if held else "NOT held"
+
+
+def _print_plan(items, quick: bool) -> None:
+    """The time estimate per experiment, before anything runs."""
+    from .report import fmt_seconds
+
+    rows = [("experiment", "seeds", "estimate", "from")]
+    for it in items:
+        if it.error:
+            rows.append((it.name, "-", "-", f"cannot run here: {it.error}"))
+            continue
+        source = it.source
+        if it.finished:
+            source = "finished: kept"
+        elif it.cached_seeds:
+            source += f" ({it.cached_seeds} of {it.seeds} seeds done)"
+        rows.append((it.name, str(it.seeds), "unknown" if it.estimate is None else fmt_seconds(it.estimate), source))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    typer.echo(f"{len(items)} experiment{'s' if len(items) != 1 else ''}{' (quick)' if quick else ''}, "
+               "time estimate (2 CPU cores):")
+    for r in rows:
+        typer.echo(f"  {r[0].ljust(widths[0])}  {r[1].rjust(widths[1])}  {r[2].rjust(widths[2])}  {r[3]}".rstrip())
+    known = [it.estimate for it in items if it.estimate is not None]
+    unknown = sum(it.estimate is None and not it.error for it in items)
+    if known:
+        typer.echo(f"  total: {fmt_seconds(sum(known))}" + (f" + {unknown} unknown" if unknown else ""))
+    else:
+        typer.echo("  total: unknown" + (f" ({unknown} without a last run or a declared budget)" if unknown else ""))
+
+
 @app.command("report")
 @handle_errors
 def report_cmd(
-    dir: Annotated[Path, typer.Argument(metavar="DIR", help="Folder holding the experiments' result.json files (searched recursively).")],
-    html: Annotated[Optional[Path], typer.Option("--html", help="HTML page (default: DIR/report.html).")] = None,
-    md: Annotated[Optional[Path], typer.Option("--md", help="Markdown file (default: DIR/report.md).")] = None,
+    dir: Annotated[Path, typer.Argument(metavar="DIR", help="Folder holding the experiments' result.json files "
+        "(searched recursively); with NEW: the older folder to compare against.")],
+    new: Annotated[Optional[Path], typer.Argument(metavar="[NEW]", show_default=False, help="A newer result "
+        "folder: report NEW and flag every verdict that flipped since DIR and every key metric that moved by "
+        "more than its combined standard error sqrt(sem_old^2 + sem_new^2).")] = None,
+    html: Annotated[Optional[Path], typer.Option("--html", help="HTML page (default: DIR/report.html, "
+        "NEW/report.html with NEW).")] = None,
+    md: Annotated[Optional[Path], typer.Option("--md", help="Markdown file (default: DIR/report.md, "
+        "NEW/report.md with NEW).")] = None,
 ):
-    """One self-contained HTML page and a Markdown file from every result.json under DIR."""
-    from .report import render
+    """One self-contained HTML page and a Markdown file from every result.json under DIR; `datadiet report OLD NEW` compares two result folders."""
+    from .report import compare, render
 
-    html_path, md_path = render(dir, out_html=html, out_md=md)
+    if new is None:
+        html_path, md_path = render(dir, out_html=html, out_md=md)
+    else:
+        comparison = compare(dir, new)
+        typer.echo(comparison.table())
+        typer.echo(comparison.summary())
+        html_path, md_path = render(new, out_html=html, out_md=md, compare_to=comparison)
     typer.echo(f"html: {html_path}")
     typer.echo(f"markdown: {md_path}")
-
-
-# --- mix ------------------------------------------------------------------------------------------
-
-mix_app = typer.Typer(help="Online data mixing: set domain weights during training (DGA and baselines).",
-                      no_args_is_help=True)
-app.add_typer(mix_app, name="mix")
-
-
-@mix_app.command("train")
-@handle_errors
-def mix_train(
-    domains: Annotated[Path, typer.Option("--domains", help="Folder of per-domain JSONL files (name = file stem), "
-                                          "or one data file split by --domain-field or --clusters.")],
-    target: Annotated[str, typer.Option("--target", help="Target (specialist) data file, or the name of a domain "
-                                        "whose held-out half becomes the target.")],
-    mixer: Annotated[str, typer.Option("--mixer", help="dga | uniform | natural | odm | doremi | is.")] = "dga",
-    steps: Annotated[int, typer.Option("--steps", help="Training steps.")] = 200,
-    update_every: Annotated[int, typer.Option("--update-every", help="Steps between weight updates (T_r).")] = 10,
-    eta: Annotated[float, typer.Option("--eta", help="Step size η of the weight update.")] = 1.0,
-    ema: Annotated[float, typer.Option("--ema", help="EMA β in (0, 1] (1 = no smoothing).")] = 0.1,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Output folder (default: results/mix-MIXER).")] = None,
-    domain_field: Annotated[Optional[str], typer.Option("--domain-field", help="Record field naming each record's domain.")] = None,
-    clusters: Annotated[Optional[int], typer.Option("--clusters", help="Split one file into K domains by k-means on hashing embeddings.")] = None,
-    field: Annotated[str, typer.Option("--field", help="Record field holding the text.")] = "text",
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the model, the sampler and the splits.")] = 0,
-    quiet: Quiet = False,
-):
-    """Train the testbed LM with MIXER setting the domain weights; write weights.csv, losses.csv, plots, summary.json."""
-    from .errors import InputError
-    from .mix.domains import load_domains, load_target
-    from .mix.train import MIXERS, train_mix
-
-    if mixer not in MIXERS:
-        raise InputError(f"--mixer {mixer!r} is not one of: {', '.join(MIXERS)}")
-    doms = load_domains(domains, field=field, domain_field=domain_field, clusters=clusters, seed=seed)
-    doms, target_texts, _ = load_target(target, doms, field=field, seed=seed)
-    out_dir = out if out is not None else Path("results") / f"mix-{mixer}"
-    with progress_bar(quiet) as bar:
-        task = bar.add_task(f"mix train ({mixer})", total=steps)
-
-        def on_step(step, total):
-            bar.update(task, completed=step, total=total)
-
-        result = train_mix(doms, target_texts, mixer=mixer, steps=steps, update_every=update_every, eta=eta,
-                           ema=ema, out_dir=out_dir, seed=seed, on_step=on_step)
-    typer.echo(f"final target validation loss: {result.final_target_loss:.4f} ({mixer}, {steps} steps, "
-               f"{result.seconds:.1f}s)")
-    width = max(len(n) for n in result.final_weights)
-    typer.echo("final weights:")
-    for name, w in result.final_weights.items():
-        typer.echo(f"  {name.ljust(width)}  {w:.4f}")
-    typer.echo(f"  outputs: {out_dir}")
 
 
 # --- capability groups that live in their own modules (datadiet.commands.*) -----------------------

@@ -21,6 +21,7 @@ def register(name: str, module: str) -> None:
 
 
 register("uniformity-lm", "uniformity_lm")
+register("uniformity-lm-scratch", "uniformity_lm_scratch")
 register("uniformity-regression", "uniformity_regression")
 register("dga-target", "dga_target")
 register("diffusion-rate", "diffusion_rate")
