@@ -97,20 +97,9 @@ def _pack(rows: list[tuple[list[int], int, int]], context: int, pad_id: int) -> 
     return Examples(torch.from_numpy(tokens), torch.from_numpy(mask))
 
 
-def encode_instructions(tokenizer, records: Iterable[Mapping], context: int,
-                        instruction_key: str = "instruction", response_key: str = "output",
-                        max_prompt_tokens: int | None = None) -> Examples:
-    """One row per record: ``instruction + "\\n"`` then ``response + <|eos|>``, loss on the response only.
-
-    ``max_prompt_tokens`` keeps only the last that many tokens of each prompt (the part next to the
-    response), so a long instruction cannot push the whole response out of the window.
-
-    Sequences longer than ``context + 1`` tokens keep their start (a long instruction can leave no
-    response tokens: that row has an all-zero mask and adds nothing to the loss); shorter ones are
-    padded with ``<|pad|>``.
-    """
-    context = _check_context(context)
-    records = list(records)
+def _pairs(records: Iterable[Mapping], instruction_key: str, response_key: str) -> tuple[list[str], list[str]]:
+    """(instructions, responses) of the records; a record that is not a mapping with both string
+    fields is an InputError naming it."""
     prompts, responses = [], []
     for i, rec in enumerate(records):
         if not isinstance(rec, Mapping):
@@ -124,6 +113,23 @@ def encode_instructions(tokenizer, records: Iterable[Mapping], context: int,
             if not isinstance(v, str):
                 raise InputError(f"record {i} field '{key}' is {type(v).__name__}, expected str")
             out.append(v)
+    return prompts, responses
+
+
+def encode_instructions(tokenizer, records: Iterable[Mapping], context: int,
+                        instruction_key: str = "instruction", response_key: str = "output",
+                        max_prompt_tokens: int | None = None) -> Examples:
+    """One row per record: ``instruction + "\\n"`` then ``response + <|eos|>``, loss on the response only.
+
+    ``max_prompt_tokens`` keeps only the last that many tokens of each prompt (the part next to the
+    response), so a long instruction cannot push the whole response out of the window.
+
+    Sequences longer than ``context + 1`` tokens keep their start (a long instruction can leave no
+    response tokens: that row has an all-zero mask and adds nothing to the loss); shorter ones are
+    padded with ``<|pad|>``.
+    """
+    context = _check_context(context)
+    prompts, responses = _pairs(records, instruction_key, response_key)
     p_ids = tokenizer.encode_batch([p + "\n" for p in prompts])
     if max_prompt_tokens is not None:
         if isinstance(max_prompt_tokens, bool) or not isinstance(max_prompt_tokens, int) or max_prompt_tokens < 1:
@@ -278,25 +284,13 @@ def encode_sft(tokenizer, records: Iterable[Mapping], context: int, *, max_promp
         raise InputError(f"max_prompt_tokens must be an int in [1, context={context}], got {max_prompt_tokens!r}")
     if "{instruction}" not in template:
         raise InputError(f"template must contain '{{instruction}}', got {template!r}")
-    records = list(records)
-    prompts, responses = [], []
-    for i, rec in enumerate(records):
-        if not isinstance(rec, Mapping):
-            raise InputError(f"record {i} is {type(rec).__name__}, expected a mapping with "
-                             f"'{instruction_key}' and '{response_key}'")
-        for key in (instruction_key, response_key):
-            if key not in rec:
-                raise InputError(f"record {i} has no field '{key}' (fields: {sorted(map(str, rec))}); "
-                                 f"pass instruction_key=/response_key=")
-            if not isinstance(rec[key], str):
-                raise InputError(f"record {i} field '{key}' is {type(rec[key]).__name__}, expected str")
-        prompts.append(template.replace("{instruction}", rec[instruction_key]))
-        responses.append(rec[response_key])
+    instructions, responses = _pairs(records, instruction_key, response_key)
+    prompts = [template.replace("{instruction}", x) for x in instructions]
     p_ids = tokenizer.encode_batch(prompts)
     r_ids = tokenizer.encode_batch(responses)
     eos = tokenizer.eos_id
     rows = []
-    st = dict(records=len(records), prompt_tokens=0, prompt_tokens_dropped=0, response_tokens=0,
+    st = dict(records=len(responses), prompt_tokens=0, prompt_tokens_dropped=0, response_tokens=0,
               response_tokens_dropped=0, response_tokens_kept=0, rows_truncated=0)
     for p, r in zip(p_ids, r_ids):
         r = r + [eos]
