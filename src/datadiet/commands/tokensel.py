@@ -11,7 +11,7 @@ from ..clikit import Quiet, handle_errors, progress_bar
 from .diffusion import parse_int_list
 
 NAME = "tokensel"
-app = typer.Typer(help="Transformers select tokens: test error vs n for growing sequence length L.",
+app = typer.Typer(help="Transformers select tokens: test error vs sequence length L against flat baselines.",
                   no_args_is_help=True)
 
 

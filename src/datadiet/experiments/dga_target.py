@@ -457,8 +457,10 @@ def _plot_alpha(run0: dict, config: Config, out_dir: Path) -> str:
     labels = _cluster_labels(run0, names)
     for ax, (regime, mixer) in zip(axes, panels):
         rows = np.array(run0["runs"][f"{regime}/{mixer}"]["weights"], dtype=float)
-        basis = rows.shape[1] - 1 != len(names)  # the fine regimes record the basis weights w
-        ax.stackplot(rows[:, 0], rows[:, 1:].T,
+        # the scarce regimes record the basis weights w when DGA ran through a basis (their column count
+        # can equal the number of clusters, e.g. basis 16 and clusters 16, so it cannot tell them apart)
+        basis = regime.startswith("scarce") and int(run0["sources"].get("fine", 0)) > config.max_direct
+        ax.stackplot(rows[:, 0], rows[:, 1:].T, colors=plt.cm.tab20(np.arange(rows.shape[1] - 1) % 20),
                      labels=[f"_group {j}" for j in range(rows.shape[1] - 1)] if basis else labels)
         ax.set_title(f"{mixer} {'basis weights w' if basis else 'α'}, {regime} (seed 0)", fontsize=9)
         ax.set_xlabel("step")

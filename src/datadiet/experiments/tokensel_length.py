@@ -18,7 +18,8 @@ How it differs from the paper: the theory is about infinite-dimensional inputs a
 anisotropic smoothness, a rate in n); we test its finite-L consequence (error vs L at fixed n) on a single-output
 task with one selected token, with a small CPU-sized transformer at n = 2048; the paper's features of decaying
 importance (D > 2) are available in ``TokenTask`` but the default uses one signal feature, where the flat models
-can learn the short sequences (with D = 8 they stay near Var(y) at every L, so they cannot be seen to degrade).
+can learn the short sequences (the issue that rebuilt this experiment measured MLP / kernel ridge MSE 0.54 / 0.66
+already at L = 4 with D = 8, so there they could not be seen to degrade with L).
 
 Rerun:
     datadiet tokensel run --seeds 3 --out results/tokensel-length

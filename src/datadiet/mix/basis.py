@@ -10,7 +10,7 @@ disjoint supports, so a training row belongs to exactly one basis distribution a
 by basis group exactly as it splits by domain (`datadiet.mix.grads`): the rows of group j in a batch
 drawn from α are a sample of p_j, and their mean-loss gradient estimates ∇L_{p_j}.
 
-Rerun: ``pytest tests/test_mix_basis.py -q``.
+Rerun: ``pytest tests/test_mix_driver.py -q -k 256_fine_domains``.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ in the batch get no gradient here; the caller carries their last alignment or pr
 Works for any model: the caller gives ``part_loss(rows) -> (sum of weighted token losses, sum of
 weights)`` for a subset of the batch's rows (`lm_part_loss` for `datadiet.lm.GPT`).
 
-Rerun: ``pytest tests/test_mix_grads.py -q`` (the parts sum to the full-batch gradient).
+Rerun: ``pytest tests/test_mix_driver.py -q -k split_backward`` (the parts sum to the full-batch gradient).
 """
 
 from __future__ import annotations
