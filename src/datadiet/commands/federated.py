@@ -18,7 +18,7 @@ app = typer.Typer(help="Federated learning: DIFF2 private optimization and sub-m
 @app.command("run")
 @handle_errors
 def run_cmd(
-    method: Annotated[str, typer.Option("--method", help="diff2|dpgd|dpsgd|scalablefl|heterofl|fedavg|fedbn|fedper.")],
+    method: Annotated[str, typer.Option("--method", help="diff2|dpgd|dpsgd|scalablefl|heterofl|fedavg|fedavg-native|fedbn|fedper.")],
     clients: Annotated[int, typer.Option("--clients", help="Number of clients P.")] = 10,
     rounds: Annotated[int, typer.Option("--rounds", help="Communication rounds R.")] = 50,
     epsilon: Annotated[Optional[float], typer.Option("--epsilon", help="Target ε (δ = 1e-5) for diff2/dpgd/dpsgd; "

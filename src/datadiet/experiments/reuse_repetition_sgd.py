@@ -35,6 +35,8 @@ from .base import Verdict, pyplot, summarize
 NAME = "reuse-repetition-sgd"
 CLAIM = ("Online SGD that uses each sample twice (or extragradient) learns He_3 in O(d) steps, |cos| flat in d at "
          "fixed t/d, while plain online SGD does not (arXiv 2405.15459).")
+PAPER_RESULT = 'Online SGD that processes each sample twice learns high-information-exponent targets such as He_3 in about d·polylog(d) steps, where single-pass online SGD needs about d^2'
+KEY_METRICS = ['abs_final_twice_d1600', 'abs_final_extragradient_d1600', 'abs_final_none_d1600']
 ARMS = ("none", "twice", "extragradient")
 
 

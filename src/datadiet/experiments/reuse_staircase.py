@@ -32,6 +32,8 @@ from .base import Verdict, pyplot, summarize
 NAME = "reuse-staircase"
 CLAIM = ("A staircase target z1 + z1*z2 is learned by both multi-pass and one-pass GD with n = 4d; one-pass "
          "learns the easy direction z1 faster (arXiv 2402.03220).")
+PAPER_RESULT = 'Staircase targets (z1 + z1·z2) are learned with n = O(d) samples by one-pass GD, and reusing the batch learns them too'
+KEY_METRICS = ['z1_final_multi_d800', 'z2_final_multi_d800', 'z1_final_one_d800', 'z2_final_one_d800']
 ARMS = ("multi", "one")
 
 

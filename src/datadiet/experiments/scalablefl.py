@@ -32,6 +32,7 @@ from .base import Verdict, pyplot, summarize
 NAME = "scalablefl"
 CLAIM = ("Sub-models cut by input size and label count (ScalableFL) keep per-client accuracy within 0.05 of "
          "FedAvg (native size or resized), HeteroFL, FedBN and FedPer while spending fewer MACs per client.")
+PAPER_RESULT = "Sub-models whose depth follows the client's input size and whose width follows its number of categories keep accuracy comparable to the baselines at lower per-client cost (with a generalization bound)"
 PAPER = "Nitta, Suzuki et al., ScalableFL / sub-model federated learning for heterogeneous clients (ICMLA 2023)"
 KEY_METRICS = ["*_test_accuracy", "*_mean_client_flops"]
 SEEDS = 5

@@ -47,6 +47,8 @@ CLAIM = (
     "Training inputs with a larger minimum pairwise distance h_min make gradient descent on a "
     "two-layer network converge faster (arXiv 2506.24120)."
 )
+PAPER_RESULT = "Its convergence theorem (beyond the NTK regime): gradient descent on a two-layer network converges faster when the training inputs' minimum pairwise distance h_min is larger"
+KEY_METRICS = ['spearman_hmin_rate', 'spearman_hmin_ntk_lambda_min', 'rate_maxmin_n32', 'rate_random_n32']
 CONDITIONS = ("flat", "biased", "maxmin", "random")
 
 
