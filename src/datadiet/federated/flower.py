@@ -69,17 +69,25 @@ def _partition(context: Context, cfg) -> tuple[int, int]:
     return pid, parts
 
 
+def _received(msg: Message, context: Context):
+    """(run config, method, this client's partition id, number of clients, the arrays sent)."""
+    cfg = msg.content["config"]
+    pid, P = _partition(context, cfg)
+    return cfg, str(cfg["method"]), pid, P, _t(msg.content["arrays"])
+
+
+def _dp_problem(cfg, P: int):
+    return _problem(str(cfg["problem"]), str(cfg["dataset"]), P, int(cfg["data-seed"]))
+
+
 client_app = ClientApp()
 
 
 @client_app.train()
 def _train(msg: Message, context: Context) -> Message:
-    cfg = msg.content["config"]
-    method = str(cfg["method"])
-    pid, P = _partition(context, cfg)
-    arrays = _t(msg.content["arrays"])
+    cfg, method, pid, P, arrays = _received(msg, context)
     if method in DP_METHODS:
-        prob = _problem(str(cfg["problem"]), str(cfg["dataset"]), P, int(cfg["data-seed"]))
+        prob = _dp_problem(cfg, P)
         data = prob.clients[pid]
         full, C, z = bool(cfg["full"]), float(cfg["C"]), float(cfg["z"])
         std = dpmod.noise_std(z, C, len(data.y), P, str(cfg["noise"]))
@@ -107,12 +115,9 @@ def _train(msg: Message, context: Context) -> Message:
 
 @client_app.evaluate()
 def _evaluate(msg: Message, context: Context) -> Message:
-    cfg = msg.content["config"]
-    method = str(cfg["method"])
-    pid, P = _partition(context, cfg)
-    arrays = _t(msg.content["arrays"])
+    cfg, method, pid, P, arrays = _received(msg, context)
     if method in DP_METHODS:
-        prob = _problem(str(cfg["problem"]), str(cfg["dataset"]), P, int(cfg["data-seed"]))
+        prob = _dp_problem(cfg, P)
         x = arrays["x"]
         Xt, yt = prob.X_test[pid::P], prob.y_test[pid::P]     # this client's share of the test set
         correct = int((prob.logits(x, Xt).argmax(1) == yt).sum())
