@@ -187,3 +187,21 @@ def test_batch_norm_evaluates_on_running_statistics_that_fedbn_keeps_local():
     assert not torch.equal(before, p["bn2.rm"])                      # training updates the running mean
     assert {"bn0.rm", "bn0.rv", "bn0.g", "bn0.b"} <= hetero.local_keys("fedbn")
     assert not any(k.startswith("bn") for k in hetero.local_keys("fedavg"))
+
+
+def test_heterofl_static_batch_norm_matches_inference_without_the_scaler():
+    """Training with the 1/rho scaler leaves running statistics of scaled activations; HeteroFL's static
+    batch norm queries them on the data with the scaler off, so inference on that data equals a batch-norm
+    pass on its own statistics (up to the running variance's n/(n-1))."""
+    theta = sm.init_params(0)
+    spec = sm.spec_for(32, range(5), depth=False)  # width rho = 0.5
+    p = sm.slice_params(theta, spec)
+    x = torch.randn(400, 1, 32, 32, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        for _ in range(30):  # running statistics after training with the scaler
+            sm.forward(p, spec, x, train=True, scaler=True)
+        ref = sm.forward({k: v.clone() for k, v in p.items()}, spec, x, train=True, scaler=False)
+        stale = sm.forward(p, spec, x, train=False)
+        fixed = sm.forward(sm.static_bn(p, spec, x), spec, x, train=False)
+    assert (fixed - ref).abs().max() < 0.02 * ref.abs().max()
+    assert (stale - ref).abs().max() > 10 * (fixed - ref).abs().max()  # the scaled statistics were wrong

@@ -77,6 +77,22 @@ def test_duplicates_found_anywhere_in_the_array():
     assert np.count_nonzero(rep != np.arange(len(X))) == 3
 
 
+def test_duplicate_groups_survive_key_collisions(monkeypatch):
+    """Rows whose 64-bit keys collide are told apart by comparing them: with every key forced equal,
+    the groups still match a brute-force scan (lowest equal index per row)."""
+    from datadiet.select import points
+
+    rng = np.random.default_rng(5)
+    X = rng.integers(0, 3, size=(60, 2)).astype(np.float32)  # 9 distinct rows, many copies
+    monkeypatch.setattr(points, "row_keys", lambda A, which=0: np.zeros(len(A), dtype=np.uint64))
+    dup = points.Duplicates.of(X)
+    brute = [next(j for j in range(len(X)) if (X[j] == X[i]).all()) for i in range(len(X))]
+    assert dup.rep.tolist() == brute
+    assert dup.shared.tolist() == [brute.count(r) > 1 for r in brute]
+    assert {r: g.tolist() for r, g in dup.groups.items()} == {
+        r: [i for i in range(len(X)) if brute[i] == r] for r in set(brute) if brute.count(r) > 1}
+
+
 def test_permuting_rows_permutes_selection():
     X = DATA["gauss"](7)
     perm = np.random.default_rng(8).permutation(len(X))

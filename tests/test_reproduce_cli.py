@@ -421,3 +421,31 @@ def test_reproduce_all_plans_without_resolving_the_config(fakes, tmp_path):
     r = cli.invoke(app, args)
     assert r.stdout.splitlines()[2].split()[-2:] == ["finished:", "kept"] and len(resolved) == 1
     assert len(mod.calls) == 3
+
+
+def test_training_progress_reports_each_training_run(capsys):
+    """Experiments with a module-level progress(fn) get a line per finished training run in a log (no
+    terminal), and nothing with --quiet; experiments without one are left alone."""
+    import types
+    from contextlib import contextmanager
+
+    from datadiet.cli import training_progress
+    from datadiet.clikit import progress_bar
+
+    @contextmanager
+    def hook(fn):
+        for label in ("seed 0 adamw/full (1/2)", "seed 0 adamw/random (2/2)"):
+            for step in range(1, 4):
+                fn(label, step, 3)
+        yield
+
+    module = types.SimpleNamespace(progress=hook)
+    with progress_bar(False) as bar, training_progress(module, bar):
+        pass
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["    seed 0 adamw/full (1/2): 3 steps done", "    seed 0 adamw/random (2/2): 3 steps done"]
+    with progress_bar(True) as bar, training_progress(module, bar, quiet=True):
+        pass
+    with progress_bar(False) as bar, training_progress(types.SimpleNamespace(), bar):
+        pass
+    assert capsys.readouterr().out == ""

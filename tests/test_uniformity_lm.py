@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -83,6 +84,27 @@ def test_check_rule_on_made_up_runs(tmp_path):
     assert not ul.check(cfg, [_fake_run(6 + s, 4.2, 4.0) for s in range(3)], tmp_path).held
     # one seed: no test possible, never held
     assert not ul.check(cfg, [_fake_run(6, 4.0, 4.0)], tmp_path).held
+
+
+def test_fixed_validation_target_in_steps_and_seconds(tmp_path):
+    """val = 6.0 at step 0, 5.0 at step 6, then U 4.02 / R 4.0 at step 12: a fixed target of 4.5 is reached
+    at step 6 + 6 * 0.5 / 0.98 (U) and 6 + 6 * 0.5 / 1.0 = 9 (R); training seconds are 0.5 per update."""
+    cfg = ul.Config(steps=12, log_every=3, eval_every=6, val_target=4.5,
+                    arms=("adamw/full", "adamw/uniform-word2vec", "adamw/random"))
+    v = ul.check(cfg, [_fake_run(6, 4.02, 4.0) for _ in range(3)], tmp_path)
+    u_steps = 6 + 6 * 0.5 / 0.98
+    assert v.metrics["steps_to_val_loss_uniform"]["mean"] == pytest.approx(u_steps)
+    assert v.metrics["steps_to_val_loss_random"]["mean"] == pytest.approx(9.0)
+    assert v.metrics["seconds_to_val_loss_uniform"]["mean"] == pytest.approx(0.5 * u_steps)
+    assert v.metrics["reached_val_loss_random"]["mean"] == 1.0
+    # out of reach: twice the budget in steps and twice the training seconds
+    v = ul.check(replace(cfg, val_target=3.0), [_fake_run(6, 4.02, 4.0) for _ in range(3)], tmp_path)
+    assert v.metrics["steps_to_val_loss_uniform"]["mean"] == 24.0
+    assert v.metrics["seconds_to_val_loss_uniform"]["mean"] == pytest.approx(12.0)
+    # default: R's mean final validation loss (4.0), which U (4.02) never reaches and R reaches at its end
+    v = ul.check(replace(cfg, val_target=None), [_fake_run(6, 4.02, 4.0)] * 3, tmp_path)
+    assert v.details["val_target"] == pytest.approx(4.0)
+    assert v.metrics["steps_to_val_loss_uniform"]["mean"] == 24.0 and v.metrics["steps_to_val_loss_random"]["mean"] == 12.0
 
 
 def test_subsets_are_halves_uniform_has_no_duplicates_and_random_moves_with_seed():

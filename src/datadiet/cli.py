@@ -251,7 +251,8 @@ def reproduce_run(
             bar.update(task, completed=seed + 1, total=total,
                        description=f"{name}: seed {seed}{' (cached)' if cached else ''}")
 
-        result = runner.reproduce(name, seeds=seeds, quick=quick, out_dir=out_dir, on_seed=on_seed)
+        with training_progress(get(name), bar, quiet):
+            result = runner.reproduce(name, seeds=seeds, quick=quick, out_dir=out_dir, on_seed=on_seed)
 
     from .report import fmt_num
 
@@ -262,6 +263,25 @@ def reproduce_run(
     typer.echo(f"  result: {out_dir / 'result.json'}")
     for fig in result.figures:
         typer.echo(f"  figure: {out_dir / fig}")
+
+
+def training_progress(module, bar, quiet: bool = False):
+    """Progress of each training run inside an experiment's seeds, for experiments that report it
+    (a module-level ``progress(fn)`` context manager calling ``fn(label, step, steps)``): a bar on a
+    terminal, one line per finished run in a log."""
+    from contextlib import nullcontext
+
+    hook = getattr(module, "progress", None)
+    if hook is None or not callable(hook):
+        return nullcontext()
+    task = bar.add_task("    training", total=1, visible=False)
+
+    def fn(label: str, step: int, steps: int) -> None:
+        bar.update(task, completed=step, total=steps, description=f"    {label}", visible=step < steps)
+        if bar.disable and not quiet and step == steps:
+            typer.echo(f"    {label}: {steps} steps done")
+
+    return hook(fn)
 
 
 _REPRODUCE_ALL_HELP = (
@@ -298,11 +318,18 @@ def reproduce_all_cmd(
     if dry_run:
         return
     total = len(items)
-    with progress_bar(quiet) as bar:
+    from contextlib import ExitStack
+
+    from .experiments import get
+
+    with progress_bar(quiet) as bar, ExitStack() as runs:
         overall = bar.add_task("reproduce all", total=total)
         current = {"task": None, "index": 0}
 
         def on_start(item):
+            runs.close()
+            if not item.error and not item.finished:
+                runs.enter_context(training_progress(get(item.name), bar, quiet))
             current["index"] += 1
             bar.update(overall, description=f"reproduce all: {item.name}")
             current["task"] = bar.add_task(f"  {item.name}: seeds", total=max(item.seeds, 1))

@@ -23,17 +23,18 @@ other 10,616, U = the greedy max-min half (`datadiet.select.maxmin`, cosine) on 
 de-duplication: max-min never picks an exact duplicate). Every arm starts from the same base weights
 with the same schedule and the same seeded batch order. Measured per arm and seed: the training-loss
 curve on its own subset (the paper's curve), the steps and training seconds to reach R's final
-training loss (the paper's "time to target") and R's final held-out validation loss, final and
+training loss (the paper's "time to target"), R's final held-out validation loss and a fixed
+validation loss (``val_target``, the same for every arm and seed), final and
 minimum validation loss, and next-token accuracy on the held-out responses (the offline downstream
 score; see docs/uniformity.md for why no multiple-choice benchmark).
 
-How ours differs from the paper (say so with every verdict): a 0.54M-parameter GPT-2 pretrained for
-~14 minutes (3M tokens) on 32 MB of generic text instead of LLaMA-1 7B/13B; ShareGPT first turns instead of
+How ours differs from the paper (say so with every verdict): a 1.07M-parameter GPT-2 pretrained for
+~13 minutes (5.1M tokens) on 32 MB of generic text instead of LLaMA-1 7B/13B; ShareGPT first turns instead of
 WizardLM/TeaMs-RL; context 128 (prompt keeps its last 64 tokens, response its first ones, counted in
 ``details.sft_tokens``) instead of 512; batch 16 for ``steps`` updates, i.e. well under one epoch of
 the half (the paper: 1-4 epochs of batch 64); the learning rates are scaled to the model (AdamW 1e-3,
 SGD on the l2 loss 1.0; the paper's 2e-5 barely moves a model this small); CPU wall time
-under a shared load.
+(2 torch threads on 2 cores).
 
 Rerun: ``datadiet lm uniformity --seeds 3 --out results/uniformity-lm`` (progress per training run),
 or ``datadiet reproduce uniformity-lm --seeds 3 --out results/uniformity-lm``; both pretrain the base
@@ -105,9 +106,12 @@ class Config:
     log_every: int = 10  # training-loss curve: the mean batch loss over windows of this many steps
     arms: tuple[str, ...] = ("adamw/full", "adamw/uniform-word2vec", "adamw/uniform-static", "adamw/random",
                              "adamw/dedup-random", "sgd/uniform-word2vec", "sgd/random")
+    # a fixed held-out validation loss, one value for every arm and seed (None: R's mean final validation
+    # loss over the seeds); steps and training seconds to reach it are reported per arm
+    val_target: float | None = None
     margin: float = 0.02  # "within a margin of F": |val(U) - val(F)| <= 2% of val(F), mean over seeds
     alpha: float = 0.05  # one-sided paired t-test level for "U reaches the target sooner"
-    threads: int | None = 1  # torch CPU threads while fine-tuning (None: torch's default)
+    threads: int | None = None  # torch CPU threads while fine-tuning (None: torch's default, every core)
 
     def __post_init__(self):
         object.__setattr__(self, "arms", tuple(self.arms))
@@ -125,7 +129,8 @@ class Config:
                 raise InputError(f"{name} must be a positive int, got {v!r}")
 
 
-QUICK = Config(base=QUICK_BASE, max_records=360, val_size=48, steps=12, batch_size=4, eval_every=6, log_every=3)
+QUICK = Config(base=QUICK_BASE, max_records=360, val_size=48, steps=12, batch_size=4, eval_every=6, log_every=3,
+               threads=1)
 
 _SPLIT_SEED = 20250630  # the validation split does not move with the seed
 _PROGRESS: list[Callable[[str, int, int], None]] = []
@@ -370,10 +375,18 @@ def _summarize(values: list) -> dict:
     return summarize(kept) if kept else {"mean": 0.0, "sem": 0.0, "n": 0}
 
 
+def fixed_val_target(config: Config, runs: list[dict]) -> float:
+    """The fixed validation target: ``config.val_target``, else R's (AdamW) mean final validation loss."""
+    if config.val_target is not None:
+        return float(config.val_target)
+    return float(np.mean([r["arms"]["adamw/random"]["final_val_loss"] for r in runs]))
+
+
 def _per_seed(config: Config, runs: list[dict]) -> dict[str, list]:
     """Per-seed values of every metric (lists over seeds), before summarizing."""
     budget = 2.0 * config.steps  # a target never reached counts as twice the budget (censored)
     vals: dict[str, list] = {}
+    fixed = fixed_val_target(config, runs)
 
     def put(key, v):
         vals.setdefault(key, []).append(v)
@@ -402,6 +415,11 @@ def _per_seed(config: Config, runs: list[dict]) -> dict[str, list]:
                 secs = seconds_at(a["train_seconds"], s) if s is not None else 2.0 * a["train_seconds"][-1]
                 put(f"seconds_to_target_{slug}", secs)
                 put(f"steps_to_val_target_{slug}", budget if vs is None else vs)
+                fs = steps_to_reach(a["val"], fixed)  # the fixed validation loss: steps and training seconds
+                put(f"steps_to_val_loss_{slug}", budget if fs is None else fs)
+                put(f"seconds_to_val_loss_{slug}",
+                    seconds_at(a["train_seconds"], fs) if fs is not None else 2.0 * a["train_seconds"][-1])
+                put(f"reached_val_loss_{slug}", float(fs is not None))
                 put(f"final_val_loss_{slug}", a["final_val_loss"])
                 put(f"min_val_loss_{slug}", a["min_val_loss"])
                 put(f"final_val_accuracy_{slug}", a["final_val_accuracy"])
@@ -454,6 +472,7 @@ def check(config: Config, runs: list[dict], out_dir) -> Verdict:
     details = {
         "pretrained": config.pretrained,
         "base_model_sha256": config.base_model_sha256,
+        "val_target": fixed_val_target(config, runs),
         "faster": faster, "comparable": comparable,
         "t": t if math.isfinite(t) else None, "p_value": p if math.isfinite(p) else None,
         "n_pool": r0["n_pool"], "k": r0["k"], "n_val": r0["n_val"], "n_parameters": r0["n_parameters"],

@@ -10,7 +10,8 @@ Every method predicts and trains among the client's own labels (its rows of the 
   scalablefl     native size: depth from the resolution, width ρ = K_p/K
   fedavg-native  native size, depth from the resolution, full width (the compute-matched FedAvg)
   fedavg         every input resized to 32 px, the full model
-  heterofl       resized to 32 px, width ρ = K_p/K, HeteroFL's static scaler (1/ρ in training)
+  heterofl       resized to 32 px, width ρ = K_p/K, HeteroFL's static scaler (1/ρ in training) and static
+                 batch norm (statistics queried on the client's training data, scaler off, before evaluation)
   fedbn          resized to 32 px, full model, batch norm (scale, shift and running statistics) local
   fedper         resized to 32 px, full model, the head local
 Each round: E local epochs of SGD (momentum 0.9) on θ_p, then ``submodel.aggregate`` (elementwise over the
@@ -212,6 +213,8 @@ def run_hetero(method: str, config: HeteroConfig, seed: int, on_round=None, eval
         for p, c in enumerate(clients):
             params = sm.slice_params(theta, specs[p])
             params.update(local[p])
+            if method == "heterofl":  # its static batch norm: statistics of the client's data, scaler off
+                params = sm.static_bn(params, specs[p], _inputs(method, c, c.X))
             accs.append(accuracy(params, specs[p], c, method))
         return accs
 

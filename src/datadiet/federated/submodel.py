@@ -138,11 +138,12 @@ def is_buffer(name: str) -> bool:
 
 
 def forward(params: dict[str, torch.Tensor], spec: ClientSpec, x: torch.Tensor, *, train: bool = True,
-            scaler: bool = False) -> torch.Tensor:
+            scaler: bool = False, momentum: float = 0.1) -> torch.Tensor:
     """Logits over ``spec.labels`` for images x of shape (n, 1, s, s), s = RESOLUTIONS[spec.entry].
 
     train: batch-norm on batch statistics, updating the running statistics in ``params`` in place (when
-    present); else on the running statistics. scaler: HeteroFL's 1/ρ output scaling in training.
+    present, with ``momentum``); else on the running statistics. scaler: HeteroFL's 1/ρ output scaling in
+    training (its running statistics are then not the ones inference sees: see ``static_bn``).
     """
     h = x
     scale = 1.0 / spec.rate if (scaler and train and spec.rate < 1.0) else 1.0
@@ -151,9 +152,19 @@ def forward(params: dict[str, torch.Tensor], spec: ClientSpec, x: torch.Tensor, 
     for b in range(spec.entry, len(CHANNELS)):
         h = F.conv2d(h, params[f"block{b}.w"], params[f"block{b}.b"], padding=1) * scale
         h = F.batch_norm(h, params.get(f"bn{b}.rm"), params.get(f"bn{b}.rv"), params[f"bn{b}.g"],
-                         params[f"bn{b}.b"], training=train or f"bn{b}.rm" not in params, momentum=0.1)
+                         params[f"bn{b}.b"], training=train or f"bn{b}.rm" not in params, momentum=momentum)
         h = F.max_pool2d(F.relu(h), 2)
     return h.mean((2, 3)) @ params["head.w"].T + params["head.b"]
+
+
+def static_bn(params: dict[str, torch.Tensor], spec: ClientSpec, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """HeteroFL's static batch norm (sBN): ``params`` with running statistics queried on images ``x`` (the
+    client's training data) in one pass with the scaler off, as inference runs. Training with the 1/ρ
+    scaler accumulates statistics of scaled activations, which inference without it must not use."""
+    out = {k: (v.clone() if is_buffer(k) else v) for k, v in params.items()}
+    with torch.no_grad():
+        forward(out, spec, x, train=True, scaler=False, momentum=1.0)
+    return out
 
 
 def flops(spec: ClientSpec) -> int:

@@ -45,14 +45,15 @@ CLEAR_MARGIN_NATS = 1.0
 
 @dataclass(frozen=True)
 class PretrainConfig:
-    """The base model and its pretraining run. Defaults: sized for <= 15 min on 2 CPU cores (see docs/uniformity.md)."""
+    """The base model and its pretraining run. Defaults: sized for <= 15 min on 2 CPU cores and for the
+    fine-tuning experiment's 30 min (see docs/uniformity.md, "The base model's size")."""
 
     vocab_size: int = 2048
     context: int = 128
-    n_layer: int = 3
-    n_head: int = 3
-    n_embd: int = 96
-    steps: int = 1500
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    steps: int = 2500
     batch_size: int = 16
     lr: float = 3e-3
     min_lr_ratio: float = 0.1
@@ -66,7 +67,9 @@ class PretrainConfig:
     tokenizer_bytes: int = 8_000_000  # BPE trained on the first documents of each domain, this many bytes in all
     domains: tuple[str, ...] | None = None  # None: every built domain except EXCLUDED_DOMAINS
     corpus_cap_bytes: int | None = None  # None: the built corpus (`datadiet corpus build`); N: build `domains` capped at N bytes
-    threads: int | None = 1  # torch CPU threads (None: torch's default); 1 is fastest on a shared CPU
+    # torch CPU threads (None: torch's default, every core): on a quiet 2-core machine 2 threads are 1.4-1.5x
+    # faster than 1 (benchmarks/pretrain_sizes.py); 1 suits a machine shared with other jobs
+    threads: int | None = None
     device: str = "auto"
 
     def __post_init__(self):
@@ -89,7 +92,7 @@ class PretrainConfig:
 #: seconds-long, for tests and ``--quick``: two small domains built on the fly
 QUICK = PretrainConfig(vocab_size=512, context=32, n_layer=1, n_head=2, n_embd=32, steps=40, batch_size=8,
                        warmup=5, eval_every=20, checkpoint_every=20, max_val_windows=64, tokenizer_bytes=100_000,
-                       domains=("news", "quotations"), corpus_cap_bytes=60_000)
+                       domains=("news", "quotations"), corpus_cap_bytes=60_000, threads=1)
 
 
 @dataclass

@@ -68,7 +68,7 @@ class Certifier:
         return min(scores.exact_value(row, self.C[c]) for c in cand[0].tolist())
 
 
-def _clear_best(v: np.ndarray, ids: np.ndarray, eps: float, absb: float) -> int | None:
+def _clear_best(v: np.ndarray, eps: float, absb: float) -> int | None:
     """The position of the one value that beats every other by more than the refine bound, else None
     (then ``Certifier.best`` decides, exactly). Plain Python: bands hold a handful of rows."""
     vals = v.tolist()
@@ -136,39 +136,48 @@ class Picker:
 
     def pick(self, state) -> int | None:
         """The row index of the exact farthest row in the running (ties: lowest index), None if none."""
-        band = self._band(state)
-        if band is None:
+        if hasattr(state, "band_of_top"):
+            return self._pick_tracked(state)
+        top = state.top()
+        if top == -np.inf:
             return None
+        band = state.band(top - 2 * self.tau if top < np.inf else top)
+        return self._settle(state, band, None)
+
+    def _pick_tracked(self, state) -> int | None:
+        """pick() on a state whose rows keep their nearest center (plain.PlainState: position = row
+        index). Scalar Python
+        for the usual band of one to a few rows: numpy calls on tiny arrays cost more."""
+        band = state.band_of_top(2 * self.tau)
+        if not band:
+            return None
+        if len(band) == 1 or self.cert.m == 0:
+            return min(band)
+        near = [state.nearest_of(p) for p in band]
+        values = None
+        if -1 not in near:  # one refined pair per row
+            values = scores.refine(state.rows(band), self.cert.C[near])
+            j = _clear_best(values, self.cert.eps, self.cert.abs)
+            if j is not None:  # the common case: one row is ahead by more than the refine bound
+                self._last = (band[j], float(values[j]))
+                return band[j]
+        return self._settle(state, np.array(band), values)
+
+    def _settle(self, state, band: np.ndarray, values: np.ndarray | None) -> int:
+        """The exact farthest row of a band (positions); `values`: their refined scores, if known."""
         ids = band if state.labels is None else state.labels[band]
         if band.size == 1 or self.cert.m == 0:
             return int(ids.min())
         rows = state.rows(band)
-        values = None
-        if hasattr(state, "nearest_known"):  # one refined pair per row whose nearest center is clear
+        if values is None and hasattr(state, "nearest_known"):  # one refined pair where the nearest is clear
             a = state.nearest_known(band)
-            if (a >= 0).all():
-                values = scores.refine(rows, self.cert.C[a])
-                j = _clear_best(values, ids, self.cert.eps, self.cert.abs)
-                if j is not None:  # the common case: one row is ahead by more than the refine bound
-                    self._last = (int(ids[j]), float(values[j]))
-                    return int(ids[j])
-            else:
-                values = np.empty(band.size)
-                one = a >= 0
-                values[one] = scores.refine(rows[one], self.cert.C[a[one]])
-                values[~one] = self.cert.values(ids[~one], rows[~one], self.q[ids[~one]])
+            one = a >= 0
+            values = np.empty(band.size)
+            values[one] = scores.refine(rows[one], self.cert.C[a[one]])
+            values[~one] = self.cert.values(ids[~one], rows[~one], self.q[ids[~one]])
         j, v = self.cert.best(ids, rows, self.q[ids], ids, values)
         self._last = (int(ids[j]), v)
         return int(ids[j])
-
-    def _band(self, state) -> np.ndarray | None:
-        if hasattr(state, "band_of_top"):
-            band = state.band_of_top(2 * self.tau)
-            return band if band.size else None
-        top = state.top()
-        if top == -np.inf:
-            return None
-        return state.band(top - 2 * self.tau if top < np.inf else top)
 
     def hint(self, state, i: int) -> tuple[float | None, int]:
         if self._last[0] == i:

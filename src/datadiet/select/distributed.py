@@ -127,11 +127,7 @@ def global_duplicates(dist, W: np.ndarray, lo: int, n: int) -> Duplicates:
     n x 16 bytes gathered, never n x d; a false match has probability ~ n^2 / 2^129."""
     digests = np.concatenate(gather_all(dist, row_digests(W)))
     _, first, inverse = np.unique(digests, axis=0, return_index=True, return_inverse=True)
-    rep = first[inverse.reshape(-1)]
-    order = np.argsort(rep, kind="stable")
-    cuts = np.flatnonzero(np.diff(rep[order])) + 1
-    groups = {int(g[0]): g for g in np.split(order, cuts) if g.size > 1}
-    return Duplicates(rep.astype(np.int64), groups)
+    return Duplicates(first[inverse.reshape(-1)].astype(np.int64))
 
 
 class CollectivePicker:

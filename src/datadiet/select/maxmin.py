@@ -121,7 +121,8 @@ def maxmin(
     within that scan's rigorous error bound of the top are settled in float64 and, where that
     cannot tell them apart, in integers (``certify``). So the result does not depend on the
     engine, the BLAS kernel, the CPU or the number of ranks. Time O(k * n * d), memory O(n * d):
-    one working copy of X plus O(n) vectors; never n x n or k x n.
+    one working copy of X (two below 50,000 rows, where the plain scan reads a transposed one) plus
+    O(n) vectors; never n x n or k x n.
     """
     engine = params.check_engine(backend, metric, precision, dtype, device, checkpoint=checkpoint)
     if dtype is None and precision != "float32":
@@ -145,10 +146,12 @@ def maxmin(
     state = make_state(P, name, device, precision)
     picker = Picker(P.sqnorm, state.tau, P.dtype, P.d, prior.size + k + 1)
 
+    row, sq = getattr(state, "row", None), P.sqnorm
+
     def vector(i: int):
-        if hasattr(state, "row"):
-            return state.row(i), float(P.sqnorm[i])
-        return state.rows(np.array([state.position(i)]))[0].copy(), float(P.sqnorm[i])
+        if row is not None:
+            return row(i), float(sq[i])
+        return state.rows(np.array([state.position(i)]))[0].copy(), float(sq[i])
 
     def local(rows):
         if state.labels is None or isinstance(rows, int):
@@ -207,7 +210,7 @@ def greedy(n: int, dup, state, picker, k: int, start: int | None, prior: np.ndar
     hidden = np.flatnonzero(dup.rep != np.arange(n))
     if hidden.size:
         state.exclude(local(hidden))
-    with_copies = set(np.concatenate(list(dup.groups.values())).tolist()) if dup.groups else set()
+    shared = dup.shared.tolist()  # a Python list: the loop looks up one row per pick
     add, add_center, exclude = state.add, picker.add_center, state.exclude  # the loop's hot calls
 
     def choose(i: int, apply: bool = True) -> None:
@@ -216,7 +219,7 @@ def greedy(n: int, dup, state, picker, k: int, start: int | None, prior: np.ndar
             add(v, qv)
             add_center(v, qv)
         chosen[i] = True
-        if i not in with_copies:  # a row without copies: the common case
+        if not shared[i]:  # a row without copies: the common case
             exclude(local(i))
             return
         group = dup.copies(i)

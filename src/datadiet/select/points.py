@@ -350,7 +350,7 @@ def row_keys(A: np.ndarray, which: int = 0) -> np.ndarray:
     uint = {2: np.uint16, 4: np.uint32, 8: np.uint64}[A.dtype.itemsize]
     mult = _multipliers(which, d)
     keys = np.empty(n, dtype=np.uint64)
-    step = max(1, (1 << 20) // d)
+    step = max(1, (1 << 16) // d)  # small blocks: fresh large temporaries cost page faults
     for s in range(0, n, step):
         bits = np.ascontiguousarray(A[s : s + step]).view(uint).astype(np.uint64)
         keys[s : s + step] = (bits * mult).sum(axis=1, dtype=np.uint64)
@@ -359,8 +359,13 @@ def row_keys(A: np.ndarray, which: int = 0) -> np.ndarray:
 
 @functools.lru_cache(maxsize=16)
 def _multipliers(which: int, d: int) -> np.ndarray:
-    """Odd 64-bit multipliers, fixed per (which, d) on every machine."""
-    return np.random.default_rng([12345, which, d]).integers(1, 2**62, size=d, dtype=np.uint64) | np.uint64(1)
+    """Odd 64-bit multipliers, fixed per (which, d) on every machine: splitmix64 of (which, j) in
+    wrapping uint64 arithmetic (no random generator to import or seed)."""
+    with np.errstate(over="ignore"):
+        z = np.uint64(0x9E3779B97F4A7C15) * (np.arange(1, d + 1, dtype=np.uint64) + np.uint64(which << 32))
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return (z ^ (z >> np.uint64(31))) | np.uint64(1)
 
 
 def row_digests(A: np.ndarray) -> np.ndarray:
@@ -368,41 +373,53 @@ def row_digests(A: np.ndarray) -> np.ndarray:
     return np.stack([row_keys(A, 0), row_keys(A, 1)], axis=1) if len(A) else np.empty((0, 2), np.uint64)
 
 
-@dataclass
+@dataclass(eq=False)
 class Duplicates:
     """Groups of bit-identical rows: ``rep[i]`` is the lowest index of a row equal to row i."""
 
     rep: np.ndarray
-    groups: dict[int, np.ndarray]  # representative -> all members (groups of two or more rows)
 
     @classmethod
     def of(cls, A: np.ndarray) -> "Duplicates":
         n = A.shape[0]
         rep = np.arange(n)
+        if n < 2:
+            return cls(rep)
         keys = row_keys(A)
-        order = np.argsort(keys, kind="stable")
+        order = np.argsort(keys, kind="stable")  # equal keys: ascending index, so a run starts lowest
         sk = keys[order]
-        starts = np.flatnonzero(np.concatenate(([True], sk[1:] != sk[:-1])))
-        lengths = np.diff(np.concatenate((starts, [n])))
-        for s, length in zip(starts[lengths > 1].tolist(), lengths[lengths > 1].tolist()):
-            members = np.sort(order[s : s + length])  # equal keys are candidates: compare the rows
-            for a in range(members.size):
-                i = members[a]
+        start = np.concatenate(([True], sk[1:] != sk[:-1]))
+        first = order[np.maximum.accumulate(np.where(start, np.arange(n), 0))]  # each row's run head
+        later = np.flatnonzero(~start)
+        rows, heads = order[later], first[later]
+        same = (A[rows] == A[heads]).all(axis=1)  # equal keys are candidates: compare the rows
+        rep[rows[same]] = heads[same]
+        for h in ([] if same.all() else sorted(set(heads[~same].tolist()))):  # a key collision (rare): settle its run pairwise
+            members = np.sort(order[first == h])
+            rep[members] = members
+            for j in range(members.size):
+                i = members[j]
                 if rep[i] != i:
                     continue
-                later = members[a + 1 :]
-                later = later[rep[later] == later]
-                rep[later[(A[later] == A[i]).all(axis=1)]] = i
-        dup = np.flatnonzero(rep != np.arange(n))
-        groups: dict[int, np.ndarray] = {}
-        if dup.size:
-            members = np.flatnonzero(np.isin(rep, rep[dup]))
-            keys_m = rep[members]
-            o = np.argsort(keys_m, kind="stable")
-            members, keys_m = members[o], keys_m[o]
-            cuts = np.flatnonzero(np.diff(keys_m)) + 1
-            groups = {int(g[0]): g for g in np.split(members, cuts)}
-        return cls(rep, groups)
+                rest = members[j + 1 :]
+                rest = rest[rep[rest] == rest]
+                rep[rest[(A[rest] == A[i]).all(axis=1)]] = i
+        return cls(rep)
+
+    @cached_property
+    def shared(self) -> np.ndarray:
+        """Per row: whether it has a bit-identical copy."""
+        return np.bincount(self.rep, minlength=self.rep.size)[self.rep] > 1
+
+    @cached_property
+    def groups(self) -> dict[int, np.ndarray]:
+        """Representative -> all members, ascending, of every group of two or more rows."""
+        members = np.flatnonzero(self.shared)
+        if members.size == 0:
+            return {}
+        members = members[np.argsort(self.rep[members], kind="stable")]
+        cuts = np.flatnonzero(np.diff(self.rep[members])) + 1
+        return {int(g[0]): g for g in np.split(members, cuts)}
 
     @property
     def distinct(self) -> int:
