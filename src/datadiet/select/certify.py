@@ -146,21 +146,26 @@ class Picker:
 
     def _pick_tracked(self, state) -> int | None:
         """pick() on a state whose rows keep their nearest center (plain.PlainState: position = row
-        index). Scalar Python
-        for the usual band of one to a few rows: numpy calls on tiny arrays cost more."""
+        index). Scalar Python for the usual band of one to a few rows: numpy calls on tiny arrays cost more."""
         band = state.band_of_top(2 * self.tau)
         if not band:
             return None
         if len(band) == 1 or self.cert.m == 0:
             return min(band)
         near = [state.nearest_of(p) for p in band]
-        values = None
+        rows = state.rows(band)
         if -1 not in near:  # one refined pair per row
-            values = scores.refine(state.rows(band), self.cert.C[near])
+            values = scores.refine(rows, self.cert.C[near])
             j = _clear_best(values, self.cert.eps, self.cert.abs)
             if j is not None:  # the common case: one row is ahead by more than the refine bound
                 self._last = (band[j], float(values[j]))
                 return band[j]
+        else:  # a pair where the nearest center is clear, a pass over the centers elsewhere
+            ids, a = np.array(band), np.array(near)
+            one = a >= 0
+            values = np.empty(ids.size)
+            values[one] = scores.refine(rows[one], self.cert.C[a[one]])
+            values[~one] = self.cert.values(ids[~one], rows[~one], self.q[ids[~one]])
         return self._settle(state, np.array(band), values)
 
     def _settle(self, state, band: np.ndarray, values: np.ndarray | None) -> int:
@@ -169,12 +174,6 @@ class Picker:
         if band.size == 1 or self.cert.m == 0:
             return int(ids.min())
         rows = state.rows(band)
-        if values is None and hasattr(state, "nearest_known"):  # one refined pair where the nearest is clear
-            a = state.nearest_known(band)
-            one = a >= 0
-            values = np.empty(band.size)
-            values[one] = scores.refine(rows[one], self.cert.C[a[one]])
-            values[~one] = self.cert.values(ids[~one], rows[~one], self.q[ids[~one]])
         j, v = self.cert.best(ids, rows, self.q[ids], ids, values)
         self._last = (int(ids[j]), v)
         return int(ids[j])

@@ -194,7 +194,7 @@ def greedy(n: int, dup, state, picker, k: int, start: int | None, prior: np.ndar
     (a new center), ``exclude(positions)``, ``top()`` and ``band(lo)`` (positions with scan score >= lo),
     ``rows(positions)``, ``labels`` (position -> row index, None when rows never move) and
     ``position(i)``, ``snapshot()``/``restore()`` (checkpoints), ``finish()``; optionally ``add_many``
-    (an existing subset in one block product) and ``nearest_known``/``nearest_of`` (rows whose nearest
+    (an existing subset in one block product) and ``band_of_top``/``nearest_of`` (rows whose nearest
     center is the only one that can be the exact nearest: one refined pair instead of a pass).
 
     state: the engine (scan scores of the rows it holds); picker: the certified argmax over all rows

@@ -30,7 +30,7 @@ class PlainState:
     top / band / rows / position / snapshot / restore, with ``tau`` the scan error bound. It also
     keeps each row's nearest center (``assign``, its index in the order of the centers) and its
     second-smallest scan score: where that is more than 2 tau above the smallest, no other center
-    can be the exact nearest one, and the row's exact score needs one refined pair (``nearest_known``)
+    can be the exact nearest one, and the row's exact score needs one refined pair (``nearest_of``)
     instead of a pass over every center. That costs three passes over n scores per pick (the rows a
     new center comes nearest to are found once and updated by index), which saves far more than it
     costs once k is a fair share of n.
@@ -107,16 +107,9 @@ class PlainState:
             self.score[sl] = np.minimum(old, two[:, 0])
         self.m += C.shape[0]
 
-    def nearest_known(self, pos: np.ndarray) -> np.ndarray:
-        """Each row's nearest center (index in the centers' order) where it is the only one that can
-        be the exact nearest, else -1 (always -1 without tracking)."""
-        if not self.track:
-            return np.full(np.size(pos), -1)
-        clear = self.second[pos] > self.score[pos] + 2 * self.tau
-        return np.where(clear, self.assign[pos], -1)
-
     def nearest_of(self, i: int) -> int:
-        """nearest_known for one row (scalar operations: this runs once per pick)."""
+        """Row i's nearest center (index in the centers' order) where it is the only one that can be the
+        exact nearest, else -1 (always -1 without tracking). Scalar operations: this runs once per pick."""
         if not self.track:
             return -1
         return int(self.assign[i]) if float(self.second[i]) > float(self.score[i]) + 2 * self.tau else -1
