@@ -468,3 +468,24 @@ def test_html_fits_a_narrow_window_in_chromium(declared, tmp_path, width=500):
     assert inner_width == width
     assert scroll_width <= client_width, (scroll_width, client_width)
     assert thead == "none"  # cards
+
+
+def test_result_with_non_finite_metrics_saves_as_strict_json_and_loads_back(tmp_path):
+    """A diverged run's inf score must not make result.json unwritable (it did: allow_nan=False raised after
+    the whole run); strict JSON holds the names, and load() restores the floats."""
+    import json
+    import math
+
+    import numpy as np
+
+    from datadiet.experiments.base import Result
+
+    r = Result(name="x", claim="c", held=False, rule="r", seeds=[0], seconds=1.0, figures=[], config={},
+               metrics={"a": {"mean": math.inf, "sem": float("nan"), "n": 2}, "b": {"mean": np.float32(-np.inf),
+                                                                                   "sem": 0.0, "n": 1}})
+    path = r.save(tmp_path)
+    raw = json.loads(path.read_text(), parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
+    assert raw["metrics"]["a"]["mean"] == "inf" and raw["metrics"]["b"]["mean"] == "-inf"
+    back = Result.load(path)
+    assert back.metrics["a"]["mean"] == math.inf and math.isnan(back.metrics["a"]["sem"])
+    assert back.metrics["b"]["mean"] == -math.inf

@@ -49,6 +49,7 @@ from ..figures import pyplot  # noqa: F401  (the experiments' figures)
 import fnmatch
 import json
 import math
+import numbers
 import re
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
@@ -118,7 +119,7 @@ class Result:
     def save(self, out_dir: str | Path) -> Path:
         path = Path(out_dir) / "result.json"
         with atomic_write(path) as fh:
-            json.dump(self.to_dict(), fh, indent=2, allow_nan=False, default=_json_default)
+            json.dump(_finite(self.to_dict()), fh, indent=2, allow_nan=False, default=_json_default)
             fh.write("\n")
         return path
 
@@ -134,7 +135,7 @@ class Result:
         if missing:
             raise InputError(f"{path}: not a datadiet result (missing {', '.join(missing)})")
         known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return cls(**{k: _unfinite(v) for k, v in data.items() if k in known})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -243,6 +244,32 @@ def claim_without_citation(claim: str) -> str:
 
 def config_dict(config) -> dict:
     return asdict(config) if is_dataclass(config) else dict(config)
+
+
+#: how result.json spells the non-finite floats strict JSON has no literal for (a diverged run's inf score)
+_NONFINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+
+
+def _finite(obj):
+    """``obj`` with every non-finite float replaced by its name ("inf", "-inf", "nan"): strict JSON."""
+    if isinstance(obj, numbers.Real) and not math.isfinite(obj):   # numpy scalars register as Real
+        return "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def _unfinite(obj):
+    """The inverse of ``_finite`` for what it wrote: the names back to floats."""
+    if isinstance(obj, str) and obj in _NONFINITE:
+        return _NONFINITE[obj]
+    if isinstance(obj, dict):
+        return {k: _unfinite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_unfinite(v) for v in obj]
+    return obj
 
 
 def _json_default(obj):

@@ -22,15 +22,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 
 from ..paths import atomic_write, cache_dir
+from ._parallel import map_processes
 from .base import Verdict, pyplot, summarize
 
 NAME = "scalablefl"
@@ -79,13 +77,8 @@ def _run(config: Config, method: str, lr: float, seed: int) -> dict:
 
 
 def _map(config: Config, jobs: list[tuple[str, float, int]]) -> list[dict]:
-    """_run over (method, lr, seed) jobs, on up to one process per core (each job is seeded and single-threaded,
-    so the results do not depend on how many run at once)."""
-    workers = min(len(jobs), os.cpu_count() or 1)
-    if workers <= 1:
-        return [_run(config, *job) for job in jobs]
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        return list(pool.map(_run, [config] * len(jobs), *zip(*jobs)))
+    """_run over (method, lr, seed) jobs, one process per core."""
+    return map_processes(_run, [(config, *job) for job in jobs])
 
 
 def tune(config: Config) -> dict[str, float]:

@@ -244,9 +244,12 @@ def run_batch(oracle, configs: list[DPConfig], seeds: list[int], *, keep_v: bool
             sec = [k for k in range(K) if private[k] and secure[k]]
             if sec:
                 xi[sec] = secure_normal((len(sec), P, d), dt)
+            drawn: dict[int, torch.Tensor] = {}   # runs of one seed share their round's draw: generate it once
             for k in range(K):
                 if private[k] and not secure[k]:
-                    xi[k] = seeded_normal(seeds[k], r, (P, d), dt)
+                    if seeds[k] not in drawn:
+                        drawn[seeds[k]] = seeded_normal(seeds[k], r, (P, d), dt)
+                    xi[k] = drawn[seeds[k]]
             means = means + std[..., None] * xi
         agg = means.mean(1)
         v = torch.where(full[:, None], agg, v + agg)
