@@ -172,8 +172,13 @@ def _tuning_key(config: Config) -> str:
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _best(settings: list[tuple], results: list[dict]) -> tuple:
-    return settings[int(np.argmin([r["score"] for r in results]))]
+def _best(settings: list[tuple], res: dict[tuple, dict]) -> tuple:
+    """The setting of lowest score among ``settings`` (the first on ties), scores from ``res``."""
+    return min(settings, key=lambda s: res[s]["score"])
+
+
+def _round(x: float) -> float:
+    return float(f"{x:.10g}")   # 3 * 0.3 -> 0.9, not 0.8999999999999999
 
 
 def _stage(config: Config, wanted: dict[tuple, list[tuple]]) -> dict[tuple, list[dict]]:
@@ -199,13 +204,13 @@ def _search(config: Config, cells: list[tuple[str, int]]) -> dict[tuple, dict]:
     for cell in cells:
         res = dict(zip(a[cell], ra[cell]))
         fl = [s for s in a[cell] if s[0] == "floor"]
-        tuned[cell]["floor"] = {"lr": _best(fl, [res[s] for s in fl])[2]}
+        tuned[cell]["floor"] = {"lr": _best(fl, res)[2]}
         for eps in config.epsilons:
             dg = [s for s in a[cell] if s[0] == "dpgd" and s[1] == eps]
             d1 = [s for s in a[cell] if s[0] == "diff2" and s[1] == eps]
-            b = _best(dg, [res[s] for s in dg])
+            b = _best(dg, res)
             tuned[cell][f"eps{eps}"] = {"dpgd": {"lr": b[2], "C1": b[3]}}
-            bd = _best(d1, [res[s] for s in d1])
+            bd = _best(d1, res)
             best_d[cell, eps] = (bd, res[bd])
     for field, values in ((4, config.c2s), (5, config.taus)):   # c2, then τ, at the best so far
         more = {cell: [best_d[cell, eps][0][:field] + (v,) + best_d[cell, eps][0][field + 1:]
@@ -232,19 +237,18 @@ def _refine(config: Config, cells: dict[tuple[str, int], dict]) -> dict[tuple, d
     a = {}
     for cell, prev in cells.items():
         lr = prev["floor"]["lr"]
-        r = lambda x: float(f"{x:.10g}")  # noqa: E731  (3 * 0.3 -> 0.9, not 0.8999999999999999)
-        a[cell] = [("floor", None, x, None, None, None) for x in (lr, r(config.refine_lr * lr))]
+        a[cell] = [("floor", None, x, None, None, None) for x in (lr, _round(config.refine_lr * lr))]
         for eps in config.epsilons:
             g, d = prev[f"eps{eps}"]["dpgd"], prev[f"eps{eps}"]["diff2"]
-            a[cell] += [("dpgd", eps, x, c, None, None) for x in (g["lr"], r(config.refine_lr * g["lr"]))
-                        for c in (g["C1"], r(config.refine_C1 * g["C1"]))]
-            a[cell] += [("diff2", eps, d["lr"], c, d["c2"], t) for t in (d["tau"], r(config.refine_tau * d["tau"]))
-                        for c in (d["C1"], r(config.refine_C1 * d["C1"]))]
+            a[cell] += [("dpgd", eps, x, c, None, None) for x in (g["lr"], _round(config.refine_lr * g["lr"]))
+                        for c in (g["C1"], _round(config.refine_C1 * g["C1"]))]
+            a[cell] += [("diff2", eps, d["lr"], c, d["c2"], t) for t in (d["tau"], _round(config.refine_tau * d["tau"]))
+                        for c in (d["C1"], _round(config.refine_C1 * d["C1"]))]
     ra = _stage(config, a)
     tuned = {}
     for cell in cells:
         res = dict(zip(a[cell], ra[cell]))
-        pick = lambda pred: _best([s for s in a[cell] if pred(s)], [res[s] for s in a[cell] if pred(s)])  # noqa: E731
+        pick = lambda pred: _best([s for s in a[cell] if pred(s)], res)  # noqa: E731
         t = {"tried": len(a[cell]), "from": "refined around the smaller n", "floor": {"lr": pick(lambda s: s[0] == "floor")[2]}}
         for eps in config.epsilons:
             g = pick(lambda s: s[0] == "dpgd" and s[1] == eps)
@@ -302,23 +306,21 @@ def run(config: Config, seed: int) -> dict:
             cell = tuned[f"{ds}_n{n}"]
             for lr in (cell["floor"]["lr"] / 2.0, cell["floor"]["lr"]):
                 reqs.append((ds, n, seed, ("floor", None, lr, None, None, None)))
-                keys.append(f"floor_{ds}_n{n}_lr{lr:g}")
+                keys.append((f"floor_{ds}_n{n}", lr))
             for eps in config.epsilons:
                 t = cell[f"eps{eps}"]
                 reqs.append((ds, n, seed, ("dpgd", eps, t["dpgd"]["lr"], t["dpgd"]["C1"], None, None)))
                 reqs.append((ds, n, seed, ("diff2", eps, t["diff2"]["lr"], t["diff2"]["C1"], t["diff2"]["c2"],
                                            t["diff2"]["tau"])))
-                keys += [f"dpgd_{ds}_n{n}_eps{eps}", f"diff2_{ds}_n{n}_eps{eps}"]
+                keys += [(f"dpgd_{ds}_n{n}_eps{eps}", None), (f"diff2_{ds}_n{n}_eps{eps}", None)]
     out: dict = {"tuned": tuned}
-    for key, res in zip(keys, _evaluate(config, reqs)):
-        if key.startswith("floor_"):
+    for (key, lr), res in zip(keys, _evaluate(config, reqs)):
+        if lr is None:
+            out[key] = res
+        elif key not in out or res["score"] < out[key]["score"]:
             # the floor is a reference, not a contestant: the better of η/2 and the tuned η on this seed, so a
             # tuned η at the edge of stability that diverges on another seed's data does not void the floor
-            cell_key, lr = key.rsplit("_lr", 1)
-            if cell_key not in out or res["score"] < out[cell_key]["score"]:
-                out[cell_key] = dict(res, lr=float(lr))
-        else:
-            out[key] = res
+            out[key] = dict(res, lr=lr)
     return out
 
 
