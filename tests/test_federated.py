@@ -205,3 +205,23 @@ def test_heterofl_static_batch_norm_matches_inference_without_the_scaler():
         fixed = sm.forward(sm.static_bn(p, spec, x), spec, x, train=False)
     assert (fixed - ref).abs().max() < 0.02 * ref.abs().max()
     assert (stale - ref).abs().max() > 10 * (fixed - ref).abs().max()  # the scaled statistics were wrong
+
+
+def test_sub_model_methods_evaluate_on_statistics_of_the_clients_own_data():
+    """Clients entering at different depths or widths share running statistics that no client's inference
+    sees; the methods in STATIC_BN query their own before evaluating (so the shared ones do not matter), the
+    others evaluate on what they were sent. Same path in process and on Flower (``evaluate_client``)."""
+    from datadiet.federated import hetero
+
+    cl = hetero.make_clients(hetero.HeteroConfig(clients=2, label_subsets=(5,), dataset="digits"), 0)[1]
+    theta = sm.init_params(3)
+    bad = {k: (v + 5.0 if k.endswith(".rm") else v * 40.0 if k.endswith(".rv") else v) for k, v in theta.items()}
+    assert set(hetero.STATIC_BN) == {"scalablefl", "fedavg-native", "heterofl"}
+    assert set(hetero.SCALED) == {"scalablefl", "heterofl"}   # the width-sliced methods
+    for m in hetero.METHODS:
+        spec = hetero.client_spec(m, cl)
+        a, b = (hetero.evaluate_client(m, sm.slice_params(t, spec), spec, cl) for t in (theta, bad))
+        if m in hetero.STATIC_BN:
+            assert a == b, m
+        else:
+            assert b == hetero.accuracy(sm.slice_params(bad, spec), spec, cl, m), m

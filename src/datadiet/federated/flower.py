@@ -131,7 +131,7 @@ def _evaluate(msg: Message, context: Context) -> Message:
     params = sm.slice_params(arrays, spec)
     if hetero.local_keys(method) and "local" in context.state:
         params.update(_t(context.state["local"]))          # FedBN's batch norm, FedPer's head: the client's own
-    acc = hetero.accuracy(params, spec, client, method)
+    acc = hetero.evaluate_client(method, params, spec, client)
     content = RecordDict({"metrics": MetricRecord({"pid": pid, "accuracy": acc, "num-test": len(client.y_test),
                                                    "macs": sm.flops(spec)})})
     return Message(content=content, reply_to=msg)

