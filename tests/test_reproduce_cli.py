@@ -449,3 +449,13 @@ def test_training_progress_reports_each_training_run(capsys):
     with progress_bar(False) as bar, training_progress(types.SimpleNamespace(), bar):
         pass
     assert capsys.readouterr().out == ""
+
+
+def test_every_registered_experiment_declares_its_full_run_budget():
+    """`reproduce all` prints an estimate before it starts: on a fresh clone (no last run) it comes from
+    the declared BUDGET_SECONDS, so every registered experiment must declare one."""
+    from datadiet import experiments
+    from datadiet.experiments.base import metadata
+
+    missing = [n for n in experiments.names() if metadata(experiments.get(n)).budget(False) is None]
+    assert not missing, f"no BUDGET_SECONDS in {missing}"
