@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -68,22 +67,3 @@ def test_cli_pretrain_quick_and_missing_corpus(tmp_path, monkeypatch):
     assert len(lines) == 1 and "datadiet corpus build" in lines[0] and lines[0].startswith("datadiet: error:")
     assert not (tmp_path / "c" / "lm" / "base").exists() or len(list((tmp_path / "c" / "lm" / "base").iterdir())) == 1
 
-
-def test_the_default_corpus_is_built_when_a_fresh_machine_has_none(tmp_path, monkeypatch):
-    """`reproduce all` on a fresh clone: pretraining on the built corpus (corpus_cap_bytes None) builds it
-    with `datadiet corpus build`'s defaults instead of failing, and reuses it once it exists."""
-    import datadiet.corpus as corpus
-    from datadiet.lm import pretrain as pt
-
-    monkeypatch.setenv("DATADIET_CACHE", str(tmp_path))
-    calls = []
-
-    def fake_build(out_dir=None, **kw):
-        calls.append((Path(out_dir), kw))
-        (Path(out_dir) / "manifest.json").write_text(json.dumps({"domains": []}), encoding="utf-8")
-
-    monkeypatch.setattr(corpus, "build_corpus", fake_build)
-    cfg = pt.PretrainConfig()
-    assert cfg.corpus_cap_bytes is None
-    assert pt._corpus_dir(cfg) == tmp_path / "corpus" and calls == [(tmp_path / "corpus", {})]
-    assert pt._corpus_dir(cfg) == tmp_path / "corpus" and len(calls) == 1   # built once, then read

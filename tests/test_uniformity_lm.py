@@ -147,3 +147,26 @@ def test_scratch_control_keeps_its_rule():
     curve = [[0, 8.0], [10, 6.0], [20, 4.0]]
     assert scratch.steps_to_reach(curve, 5.0) == pytest.approx(15.0)
     assert scratch.NAME == "uniformity-lm-scratch" and "not the paper's regime" in scratch.CLAIM.lower()
+
+
+def test_a_fresh_machine_gets_the_default_corpus_built_before_pretraining(tmp_path, monkeypatch):
+    """`reproduce all` on a fresh clone: the pretrained arm's base model reads the built corpus; with none
+    built, the experiment builds it with `datadiet corpus build`'s defaults (once), instead of failing."""
+    import datadiet.corpus as corpus
+
+    monkeypatch.setenv("DATADIET_CACHE", str(tmp_path))
+    calls = []
+
+    def fake_build(out_dir=None, **kw):
+        calls.append((out_dir, kw))
+        (tmp_path / "corpus").mkdir(exist_ok=True)
+        (tmp_path / "corpus" / "manifest.json").write_text(json.dumps({"domains": []}), encoding="utf-8")
+
+    monkeypatch.setattr(corpus, "build_corpus", fake_build)
+    base = ul.Config().base
+    assert base.corpus_cap_bytes is None
+    ul.ensure_corpus(base)
+    ul.ensure_corpus(base)
+    assert calls == [(None, {})]                                # built once, then read
+    ul.ensure_corpus(replace(base, corpus_cap_bytes=1000))     # a capped corpus is pretrain's own business
+    assert len(calls) == 1

@@ -60,7 +60,7 @@ PAPER_RESULT = ("Utility O(G^(2/3)(√(dL)/(nPε))^(4/3)) for DIFF2 vs O(G√(dL
                 "DP-GD/DIFF2 grows like (nPε)^(1/3); experiments on UCI regression with a 10-unit softplus net.")
 KEY_METRICS = ["ratio_*"]
 SEEDS = 3
-BUDGET_SECONDS = 1031  # measured in `datadiet reproduce all` (2 cores, quiet machine)
+BUDGET_SECONDS = 1030  # measured in `datadiet reproduce all` on 2026-12-02 (2 cores, quiet machine)
 METHODS = ("diff2", "dpgd")
 
 

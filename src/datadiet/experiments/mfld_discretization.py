@@ -53,7 +53,7 @@ PAPER = ("Suzuki, Wu, Nitanda, Convergence of mean-field Langevin dynamics: time
 PAPER_RESULT = "theorem only: (1/M)L^M(μ_k^(M)) − L(μ*) ≤ exp(−λαηk/2)Δ0 + O(η) + O(1/M); no experiment reported"
 KEY_METRICS = ("slope_vs_inv_M", "slope_vs_inv_M_theory", "eta_loglog_slope", "max_rel_error")
 SEEDS = 3
-BUDGET_SECONDS = 60  # measured 52 s (3 seeds, shared 2-core machine, OPENBLAS_NUM_THREADS=1)
+BUDGET_SECONDS = 23  # measured in `datadiet reproduce all` on 2026-12-02 (2 cores, quiet machine)
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ PAPER_RESULT = ("MFLD (N = 2000, R̄ = 15) classifies the 2-sparse parity once n
                 "need n ≳ d²")
 KEY_METRICS = ("mfld_accuracy_d80_n800", "kernel_accuracy_d80_n800", "kernel_drop_at_ratio", "mfld_gain_last_quarter_d80")
 SEEDS = 3
-BUDGET_SECONDS = 360  # measured 354 s (3 seeds, shared 2-core machine, OPENBLAS_NUM_THREADS=1)
+BUDGET_SECONDS = 181  # measured in `datadiet reproduce all` on 2026-12-02 (2 cores, quiet machine)
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,7 @@ PAPER_RESULT = ("authors' DMFT m_11 = 0.076, 0.124, 0.155, 0.179, 0.198, 0.216 a
 KEY_METRICS = ("authors_sim_m1_step6", "authors_dmft_m1_step6", "authors_sim_m2_step6", "authors_dmft_m2_step6",
                "max_gap_authors_dmft")
 SEEDS = 1
-BUDGET_SECONDS = 240  # measured 235 s (shared 2-core machine, OPENBLAS_NUM_THREADS=1)
+BUDGET_SECONDS = 90  # measured in `datadiet reproduce all` on 2026-12-02 (2 cores, quiet machine)
 
 SETTINGS = {
     "he3-multi": dict(target="he3", student="tanh", width=1, alpha=4.0, eta=2.0, steps=4, passes="multi",

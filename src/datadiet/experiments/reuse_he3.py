@@ -34,7 +34,7 @@ CLAIM = ("Reusing a batch (multi-pass GD) learns a He_3 single-index target in t
          "(overlap about -0.2, flat in d), while one-pass GD stays at the 1/sqrt(d) noise floor (arXiv 2402.03220).")
 PAPER_RESULT = 'With n = O(d) samples, two GD steps on the same batch learn a He_3 single-index direction (overlap of order one), which one-pass GD with fresh batches of that size cannot (information exponent 3)'
 KEY_METRICS = ['signed_step2_multi_d1600', 'abs_step2_one_d1600', 'multi_step2_spread_over_d', 'one_pass_abs_slope_log_d']
-BUDGET_SECONDS = 85  # measured in `datadiet reproduce all` (2 cores, quiet machine)
+BUDGET_SECONDS = 90  # measured in `datadiet reproduce all` on 2026-12-02 (2 cores, quiet machine)
 ARMS = ("multi", "one")
 
 

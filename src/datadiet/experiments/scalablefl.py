@@ -41,7 +41,7 @@ PAPER_RESULT = "Sub-models whose depth follows the client's input size and whose
 PAPER = "Nitta, Suzuki et al., ScalableFL / sub-model federated learning for heterogeneous clients (ICMLA 2023)"
 KEY_METRICS = ["*_test_accuracy", "*_mean_client_flops"]
 SEEDS = 5
-BUDGET_SECONDS = 1446  # measured in `datadiet reproduce all` (2 cores, quiet machine)
+BUDGET_SECONDS = 1446  # measured in `datadiet reproduce all` on 2026-12-02 (2 cores, quiet machine)
 METHODS = ("scalablefl", "fedavg-native", "heterofl", "fedavg", "fedbn", "fedper")
 
 

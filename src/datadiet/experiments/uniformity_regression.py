@@ -49,7 +49,7 @@ CLAIM = (
 )
 PAPER_RESULT = "Its convergence theorem (beyond the NTK regime): gradient descent on a two-layer network converges faster when the training inputs' minimum pairwise distance h_min is larger"
 KEY_METRICS = ['spearman_hmin_rate', 'spearman_hmin_ntk_lambda_min', 'rate_maxmin_n32', 'rate_random_n32']
-BUDGET_SECONDS = 50  # measured in `datadiet reproduce all` (2 cores, quiet machine)
+BUDGET_SECONDS = 51  # measured in `datadiet reproduce all` on 2026-12-02 (2 cores, quiet machine)
 CONDITIONS = ("flat", "biased", "maxmin", "random")
 
 

@@ -119,16 +119,9 @@ class BaseModel:
 
 
 def _corpus_dir(config: PretrainConfig) -> Path:
+    if config.corpus_cap_bytes is None:
+        return cache_dir("corpus")
     from datadiet.corpus import build_corpus, read_manifest
-
-    if config.corpus_cap_bytes is None:  # the built corpus; on a fresh machine, build it as `corpus build` does
-        folder = cache_dir("corpus")
-        try:
-            read_manifest(folder)
-        except InputError:
-            log.info("no corpus in %s: building it (`datadiet corpus build` defaults)", folder)
-            build_corpus(folder)
-        return folder
 
     folder = cache_dir("lm", "corpus", f"cap{config.corpus_cap_bytes}-" + "-".join(config.domains or ("all",)))
     try:
