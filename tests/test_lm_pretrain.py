@@ -66,4 +66,3 @@ def test_cli_pretrain_quick_and_missing_corpus(tmp_path, monkeypatch):
     lines = [ln for ln in r.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and "datadiet corpus build" in lines[0] and lines[0].startswith("datadiet: error:")
     assert not (tmp_path / "c" / "lm" / "base").exists() or len(list((tmp_path / "c" / "lm" / "base").iterdir())) == 1
-

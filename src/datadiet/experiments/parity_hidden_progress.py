@@ -30,6 +30,8 @@ CLAIM = ("SGD on a two-layer ReLU net learns a 3-sparse parity after a loss plat
 PAPER_RESULT = 'SGD on two-layer ReLU networks learns (n, k)-sparse parities in about n^O(k) steps; the loss sits on a plateau and then drops suddenly while progress on the relevant coordinates accumulates hidden in the weights'
 KEY_METRICS = ['final_accuracy_d50', 'progress_rise_d50', 'plateau_share_d50', 'share_ok']
 BUDGET_SECONDS = 40  # measured in `datadiet reproduce all` on 2026-12-02 (2 cores, quiet machine)
+
+
 @dataclass(frozen=True)
 class Config:
     """Defaults: d = 20..50 (3 seeds: ~5 min on 2 cores)."""

@@ -9,8 +9,8 @@ HeteroFL (width slicing with its static scaler), FedBN (local batch norm incl. r
 (local head). ScalableFL cuts widths as HeteroFL does, so it trains with the same 1/ρ scaler; the methods whose
 clients run different sub-models (ScalableFL, fedavg-native, HeteroFL) evaluate with HeteroFL's static batch
 norm, each client querying the running statistics on its own training data: an averaged statistic of a layer
-that clients enter at different depths or widths describes no client's activations. Every method trains and predicts among the client's own labels. Each method's learning rate is
-tuned on a held-out seed; R rounds with a mean-accuracy curve every ``eval_every`` rounds show convergence.
+that clients enter at different depths or widths describes no client's activations. Every method trains and
+predicts among the client's own labels. Each method's learning rate is tuned on a held-out seed; R rounds with a mean-accuracy curve every ``eval_every`` rounds show convergence.
 Measured per client: test accuracy (running batch-norm statistics) and forward multiply-accumulates.
 
 How ours differs from the paper: MNIST (a few thousand images, 1 channel) rather than the paper's datasets;

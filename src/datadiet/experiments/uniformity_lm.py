@@ -74,7 +74,8 @@ KEY_METRICS = ("speedup_pct", "steps_to_target_uniform", "steps_to_target_random
                "final_val_loss_uniform", "final_val_loss_random", "speedup_pct_sgd", "val_speedup_pct",
                "speedup_pct_uniform_vs_dedup_random")
 SEEDS = 3
-BUDGET_SECONDS = 1544  # measured in `datadiet reproduce all` on 2026-12-02 on a fresh clone, incl. the corpus build (30 s) and pretraining the base model (613 s)
+# measured in `datadiet reproduce all` on 2026-12-02 on a fresh clone: corpus build 30 s, pretraining 613 s, seeds 923 s
+BUDGET_SECONDS = 1544
 QUICK_BUDGET_SECONDS = 60
 
 SUBSETS = ("full", "uniform-word2vec", "uniform-static", "random", "dedup-random")
