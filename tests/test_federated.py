@@ -225,3 +225,21 @@ def test_sub_model_methods_evaluate_on_statistics_of_the_clients_own_data():
             assert a == b, m
         else:
             assert b == hetero.accuracy(sm.slice_params(bad, spec), spec, cl, m), m
+
+
+def test_step_decay_changes_only_the_rounds_from_decay_at_on():
+    from dataclasses import replace
+
+    from datadiet.federated import hetero
+
+    cfg = hetero.HeteroConfig(clients=2, rounds=3, label_subsets=(5,), dataset="digits", images=200, lr=0.3)
+    flat = hetero.run_hetero("fedavg", cfg, 0, eval_every=1)
+    cl = hetero.make_clients(cfg, 0)
+    th = sm.init_params(0)
+    decayed = hetero.run_hetero("fedavg", replace(cfg, decay_at=2), 0, eval_every=1)
+    assert decayed["curve"][:2] == flat["curve"][:2]   # rounds 1 and 2 at lr, bit for bit
+    assert decayed["test_accuracy"] != flat["test_accuracy"] or decayed["grad_norm_sq"] != flat["grad_norm_sq"]
+    # round index 2 trains at lr / 10: the same as a run whose step is a tenth throughout, for that round
+    a = hetero.client_round("fedavg", th, {}, cl[0], replace(cfg, decay_at=2), 0, 0, 2)
+    b = hetero.client_round("fedavg", th, {}, cl[0], replace(cfg, lr=0.03), 0, 0, 2)
+    assert all(torch.equal(a[k], b[k]) for k in a)

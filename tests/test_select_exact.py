@@ -206,9 +206,11 @@ def shard_families():
     copies = rng.standard_normal((6, 4)).astype(np.float32)[rng.integers(6, size=40)]
     offset = (rng.choice([-1000.0, 1000.0], size=(60, 1)) + 0.01 * rng.standard_normal((60, 5))).astype(np.float32)
     wide = (rng.standard_normal((50, 4)) * 10.0 ** rng.uniform(-30, 30, size=(50, 1))).astype(np.float32)
+    big = rng.integers(-4, 5, size=(900, 3)).astype(np.float32)  # >= 256 rows a shard: the scan drops rows
+    big[~big.any(axis=1), 0] = 1
     return [(grid, 20, "euclidean", 0), (grid, 20, "cosine", 3), (copies, 12, "cosine", None),
             (copies, 12, "euclidean", 5), (offset, 15, "euclidean", 0), (wide, 20, "cosine", 1),
-            (wide, 20, "euclidean", 1), (grid[:2], 2, "euclidean", 0)]
+            (wide, 20, "euclidean", 1), (grid[:2], 2, "euclidean", 0), (big, 150, "cosine", 4)]
 
 
 @pytest.mark.parametrize("world", [2, 3])
@@ -251,5 +253,35 @@ def test_resumed_runs_match_the_oracle(tmp_path, engine):
             maxmin(X, 40, metric=metric, start=2, checkpoint=ck, checkpoint_every=0.0, progress=killer, **engine)
         res = maxmin(X, 40, metric=metric, start=2, checkpoint=ck, **engine)
         want, dist = oracle(X, 40, metric, np.float32, start=2)
+        assert res.indices.tolist() == want
+        np.testing.assert_allclose(res.distances[1:], dist[1:], rtol=1e-9)
+
+
+def test_the_plain_scan_drops_rows_out_of_the_running_and_still_matches_the_oracle(tmp_path):
+    """Below PRUNE_FROM rows the scan's transposed copy holds only rows in the running (dropped once a
+    sixteenth of it is out): picks, distances and a run resumed after drops still match the oracle."""
+    from datadiet.select.plain import PlainState
+    from datadiet.select.points import as_points
+
+    rng = np.random.default_rng(11)
+    X = rng.integers(-4, 5, size=(1000, 3)).astype(np.float32)  # 729 values: copies and exact ties
+    X[~X.any(axis=1), 0] = 1
+    state = PlainState(as_points(X, "euclidean"))
+    gone = np.arange(0, 1000, 10)
+    state.exclude(gone)
+    assert state.live.size == 900 and state.XT.shape[1] == 900 and (state.slot[gone] == -1).all()
+    assert state.band(-np.inf).tolist() == np.setdiff1d(np.arange(1000), gone).tolist()
+    for metric in ("cosine", "euclidean"):
+        check(X, 400, metric, dict(backend="numpy"), start=7)
+
+        def killer(done):
+            if done >= 250:
+                raise _Kill
+
+        ck = tmp_path / metric
+        with pytest.raises(_Kill):
+            maxmin(X, 400, metric=metric, start=7, checkpoint=ck, checkpoint_every=0.0, progress=killer)
+        res = maxmin(X, 400, metric=metric, start=7, checkpoint=ck)
+        want, dist = oracle(X, 400, metric, np.float32, start=7)
         assert res.indices.tolist() == want
         np.testing.assert_allclose(res.distances[1:], dist[1:], rtol=1e-9)

@@ -66,6 +66,7 @@ class HeteroConfig:
     local_epochs: int = 1
     batch_size: int = 32
     lr: float = 0.05
+    decay_at: int = 0  # from this round on (0-based) the step is lr / 10 (0: a constant step)
     resolutions: tuple[int, ...] = (8, 16, 32)
     label_subsets: tuple[int, ...] = (10, 5)   # client p gets |labels| = label_subsets[p % len]
     dataset: str = "mnist"
@@ -164,10 +165,12 @@ def _targets(spec: sm.ClientSpec, y: torch.Tensor) -> torch.Tensor:
 
 
 def local_train(params: dict[str, torch.Tensor], spec: sm.ClientSpec, X: torch.Tensor, y: torch.Tensor,
-                config: HeteroConfig, gen: torch.Generator, *, scaler: bool = False) -> dict[str, torch.Tensor]:
+                config: HeteroConfig, gen: torch.Generator, *, scaler: bool = False,
+                lr: float | None = None) -> dict[str, torch.Tensor]:
     """E epochs of minibatch SGD on the client's sub-model θ_p; returns θ_p (running statistics updated)."""
     theta = {k: v.clone().requires_grad_(not sm.is_buffer(k)) for k, v in params.items()}
-    opt = torch.optim.SGD([v for k, v in theta.items() if not sm.is_buffer(k)], lr=config.lr, momentum=0.9)
+    opt = torch.optim.SGD([v for k, v in theta.items() if not sm.is_buffer(k)],
+                          lr=config.lr if lr is None else lr, momentum=0.9)
     t = _targets(spec, y)
     for _ in range(config.local_epochs):
         perm = torch.randperm(len(t), generator=gen)
@@ -206,8 +209,9 @@ def client_round(method: str, global_params, local_state, client: ImageClient, c
     params = sm.slice_params(global_params, spec)
     params.update(local_state)
     gen = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, p, r, 82]).generate_state(1)[0]))
+    lr = config.lr / 10 if 0 < config.decay_at <= r else config.lr  # a step decay: SGD's noise floor shrinks
     return local_train(params, spec, _inputs(method, client, client.X), client.y, config, gen,
-                       scaler=method in SCALED)
+                       scaler=method in SCALED, lr=lr)
 
 
 def run_hetero(method: str, config: HeteroConfig, seed: int, on_round=None, eval_every: int = 0) -> dict:

@@ -180,7 +180,7 @@ class CollectivePicker:
         if i is None:
             return 0.0
         value = None
-        if 0 <= i - self.lo < state.score.size:
+        if 0 <= i - self.lo < state.n:
             p = i - self.lo
             value = float(self.cert.values(np.array([p]), state.rows(np.array([p])), self.q[[p]])[0])
         return next(v for v in gather_all(self.dist, value) if v is not None)

@@ -24,23 +24,31 @@ _NARROW = 6
 
 
 class PlainState:
-    """score[i] = scan score of row i against its nearest chosen center (-inf: out of the running).
+    """score[j] = scan score of the j-th row in the running against its nearest chosen center.
 
     Implements the engine state protocol used by ``maxmin.greedy``: add / add_many / exclude /
     top / band / rows / position / snapshot / restore, with ``tau`` the scan error bound. It also
     keeps each row's nearest center (``assign``, its index in the order of the centers) and its
     second-smallest scan score: where that is more than 2 tau above the smallest, no other center
     can be the exact nearest one, and the row's exact score needs one refined pair (``nearest_of``)
-    instead of a pass over every center. That costs three passes over n scores per pick (the rows a
+    instead of a pass over every center. That costs three passes over the scores per pick (the rows a
     new center comes nearest to are found once and updated by index), which saves far more than it
     costs once k is a fair share of n.
+
+    Where the scan reads a transposed copy of the rows (below ``params.PRUNE_FROM`` rows), that copy
+    and the per-row arrays hold only the rows still in the running: ``live[j]`` is the row index of
+    slot j, ``slot[i]`` row i's slot (-1 once dropped). Chosen rows and waiting copies are dropped
+    whenever they are a 32nd of the slots (in place, moving as many columns as were dropped: about one
+    scan's cost), so a scan reads ~25% fewer rows on average at k = n/2. Positions seen by the loop
+    stay row indices (``labels`` is None); slot order carries no meaning (ties go by row index).
     """
 
     def __init__(self, P: Points, track: bool = True):
         self.X = P.rows
         self.track = track
         n, d = self.X.shape
-        self.labels = None  # rows are never re-sorted: position == row index
+        self.n = n
+        self.labels = None  # positions are row indices
         dt = self.X.dtype
         self._rows_ro = self.X.view()
         self._rows_ro.flags.writeable = False
@@ -49,20 +57,51 @@ class PlainState:
         # pick, no additions): |x - c|^2 = 2 + 2 score up to 2 delta. tau is in the score's own units.
         self.unit = P.metric == "cosine"
         self._factor = dt.type(-1 if self.unit else -2)  # -(x.c) or -2 x.c: both scalings are exact
-        self.XT = None  # the transposed rows, pre-scaled by the factor, where they are worth a copy
-        if n < params.PRUNE_FROM and self.X.nbytes <= _TRANSPOSE_BYTES:
-            self.XT = np.array(self.X.T, order="C")  # a copy even where X.T is contiguous (n or d = 1)
-            self.XT *= self._factor
+        self.compacts = n < params.PRUNE_FROM and self.X.nbytes <= _TRANSPOSE_BYTES
         if self.unit:
             delta = float(np.abs(P.sqnorm - 1).max(initial=0.0)) * (1 + 1e-9) + 4 * scores.gamma(d, scores.U64)
             self.tau = scores.unit_scan_tau(d, delta, dt)
         else:
             self.tau = scores.scan_tau(d, float(P.sqnorm.max(initial=0.0)), dt)
-        self.score = np.full(n, np.inf, dtype=dt)
-        self.second = np.full(n, np.inf, dtype=dt)
-        self.assign = np.full(n, -1, dtype=np.int32)
         self.m = 0  # centers applied
-        self._buf = np.empty(n, dtype=dt)
+        self._arrays(np.arange(n), np.full(n, np.inf, dtype=dt), np.full(n, np.inf, dtype=dt),
+                     np.full(n, -1, dtype=np.int32))
+
+    def _arrays(self, live: np.ndarray, score, second, assign) -> None:
+        """Hold the slots `live` (row indices) with their scores; build the transposed copy of their rows
+        where the scan reads one."""
+        self.live, self.score, self.second, self.assign = live, score, second, assign
+        self.slot = np.full(self.n, -1, dtype=np.int64)
+        self.slot[live] = np.arange(live.size)
+        self.dead = 0  # slots out of the running (score -inf) since the last compaction
+        self.q_live = self.q[live].copy() if self.compacts else self.q
+        self._buf = np.empty(live.size, dtype=self.X.dtype)
+        self.XT = None  # the transposed rows, pre-scaled by the factor, where they are worth a copy
+        if self.compacts:
+            XT = np.empty((self.X.shape[1], live.size), dtype=self.X.dtype)
+            for s in range(0, live.size, 4096):  # gathered in blocks: no temporary of the whole matrix
+                XT[:, s : s + 4096] = self.X[live[s : s + 4096]].T
+            XT *= self._factor
+            self.XT = XT
+
+    def _compact(self) -> None:
+        """Drop the slots out of the running: the live slots past the new end fill the holes before it
+        (slot order carries no meaning: ties are settled on row indices), so the cost is one pass over
+        the scores plus moving as many columns as were dropped; the arrays become views of their first
+        columns."""
+        m = self.score.size
+        dead = np.flatnonzero(self.score == -np.inf)
+        end = m - dead.size
+        holes = dead[dead < end]
+        movers = end + np.flatnonzero(self.score[end:] > -np.inf)
+        self.slot[self.live[dead]] = -1
+        for a in (self.score, self.second, self.assign, self.live, self.q_live):
+            a[holes] = a[movers]
+        self.XT[:, holes] = self.XT[:, movers]
+        self.slot[self.live[holes]] = holes
+        self.score, self.second, self.assign = self.score[:end], self.second[:end], self.assign[:end]
+        self.live, self.q_live, self._buf, self.XT = self.live[:end], self.q_live[:end], self._buf[:end], self.XT[:, :end]
+        self.dead = 0
 
     def add(self, v: np.ndarray, qv: float) -> None:
         if self.XT is None:
@@ -70,7 +109,7 @@ class PlainState:
         else:
             buf = np.matmul(v, self.XT, out=self._buf)
         if not self.unit:
-            buf += self.q
+            buf += self.q_live
             buf += self.X.dtype.type(qv)
         score = self.score
         if not self.track:
@@ -88,18 +127,19 @@ class PlainState:
         """Several centers at once (an existing subset): one block product instead of k scans."""
         qc = qc.astype(self.X.dtype)
         rows = max(1, _BLOCK_ELEMENTS // max(1, C.shape[0]))
-        for s in range(0, self.X.shape[0], rows):
-            B = self.X[s : s + rows] @ C.T
-            if self.unit:
-                np.negative(B, out=B)
+        for s in range(0, self.live.size, rows):
+            sl = slice(s, s + rows)
+            if self.XT is not None:  # the copy is pre-scaled by the factor (exactly: -1 or -2)
+                B = self.XT[:, sl].T @ C.T
             else:
-                B *= -2
-                B += self.q[s : s + rows, None]
+                B = self.X[sl] @ C.T
+                B *= self._factor
+            if not self.unit:
+                B += self.q_live[sl, None]
                 B += qc[None, :]
             arg = B.argmin(axis=1)
             two = np.partition(B, 1, axis=1)[:, :2] if C.shape[0] > 1 else np.concatenate(
                 [B, np.full_like(B, np.inf)], axis=1)
-            sl = slice(s, s + rows)
             old = self.score[sl]
             self.second[sl] = np.minimum(np.minimum(self.second[sl], two[:, 1]), np.maximum(old, two[:, 0]))
             lower = two[:, 0] < old
@@ -112,7 +152,8 @@ class PlainState:
         exact nearest, else -1 (always -1 without tracking). Scalar operations: this runs once per pick."""
         if not self.track:
             return -1
-        return int(self.assign[i]) if float(self.second[i]) > float(self.score[i]) + 2 * self.tau else -1
+        j = self.slot[i]
+        return int(self.assign[j]) if float(self.second[j]) > float(self.score[j]) + 2 * self.tau else -1
 
     def band_of_top(self, two_tau: float) -> list[int]:
         """Rows whose scan score is within two_tau of the top (the top row alone, most picks). Narrow
@@ -138,17 +179,32 @@ class PlainState:
         for j, s in zip(band, kept):
             score[j] = s
         if len(band) == _NARROW:  # a wide band: one threshold pass
-            band = np.flatnonzero(score >= lo).tolist()
-        return band
+            return self.live[score >= lo].tolist()
+        live = self.live
+        return [int(live[j]) for j in band]
 
     def exclude(self, pos) -> None:
-        self.score[pos] = -np.inf
+        """Take rows (indices) out of the running."""
+        if isinstance(pos, (int, np.integer)):  # one row: the pick loop's call
+            j = int(self.slot[pos])
+            if j < 0:
+                return
+            self.score[j] = -np.inf
+            self.dead += 1
+        else:
+            j = self.slot[pos]
+            j = j[j >= 0]
+            self.score[j] = -np.inf
+            self.dead += j.size
+        if self.compacts and self.dead * 32 >= self.live.size and self.live.size >= 256:
+            self._compact()
 
     def top(self) -> float:
         return float(self.score.max()) if self.score.size else -np.inf
 
     def band(self, lo: float) -> np.ndarray:
-        return np.flatnonzero(self.score >= lo)
+        """Rows (ascending) with scan score >= lo."""
+        return np.sort(self.live[self.score >= lo])
 
     def rows(self, pos) -> np.ndarray:
         return self.X[pos]
@@ -161,12 +217,19 @@ class PlainState:
         return i
 
     def snapshot(self) -> dict:
-        return {"score": self.score, "second": self.second, "assign": self.assign, "m": np.int64(self.m)}
+        """Per row of X (dropped rows: score -inf), so a checkpoint does not depend on when rows were dropped."""
+        full = {"score": np.full(self.n, -np.inf, dtype=self.score.dtype),
+                "second": np.full(self.n, np.inf, dtype=self.second.dtype),
+                "assign": np.full(self.n, -1, dtype=np.int32)}
+        for key, arr in full.items():
+            arr[self.live] = getattr(self, key)
+        return dict(full, m=np.int64(self.m))
 
     def restore(self, snap: dict) -> None:
-        self.score[:] = snap["score"]
-        self.second[:] = snap["second"]
-        self.assign[:] = snap["assign"]
+        score = np.asarray(snap["score"], dtype=self.score.dtype)
+        live = np.flatnonzero(score > -np.inf) if self.compacts else np.arange(self.n)
+        self._arrays(live, score[live].copy(), np.asarray(snap["second"], dtype=self.second.dtype)[live].copy(),
+                     np.asarray(snap["assign"], dtype=np.int32)[live].copy())
         self.m = int(snap["m"])
 
     def finish(self) -> None:
