@@ -259,7 +259,7 @@ def test_resumed_runs_match_the_oracle(tmp_path, engine):
 
 def test_the_plain_scan_drops_rows_out_of_the_running_and_still_matches_the_oracle(tmp_path):
     """Below PRUNE_FROM rows the scan's transposed copy holds only rows in the running (dropped once a
-    sixteenth of it is out): picks, distances and a run resumed after drops still match the oracle."""
+    32nd of it is out): picks, distances and a run resumed after drops still match the oracle."""
     from datadiet.select.plain import PlainState
     from datadiet.select.points import as_points
 

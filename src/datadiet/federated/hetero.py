@@ -72,6 +72,10 @@ class HeteroConfig:
     dataset: str = "mnist"
     images: int = 5000                          # how many of the dataset's images to use
 
+    def lr_at(self, r: int) -> float:
+        """The step in round r (0-based): a step decay, so SGD's noise floor shrinks for the last rounds."""
+        return self.lr / 10 if 0 < self.decay_at <= r else self.lr
+
 
 _MNIST: tuple[np.ndarray, np.ndarray] | None = None
 
@@ -165,12 +169,12 @@ def _targets(spec: sm.ClientSpec, y: torch.Tensor) -> torch.Tensor:
 
 
 def local_train(params: dict[str, torch.Tensor], spec: sm.ClientSpec, X: torch.Tensor, y: torch.Tensor,
-                config: HeteroConfig, gen: torch.Generator, *, scaler: bool = False,
-                lr: float | None = None) -> dict[str, torch.Tensor]:
-    """E epochs of minibatch SGD on the client's sub-model θ_p; returns θ_p (running statistics updated)."""
+                config: HeteroConfig, gen: torch.Generator, *, lr: float,
+                scaler: bool = False) -> dict[str, torch.Tensor]:
+    """E epochs of minibatch SGD at step `lr` on the client's sub-model θ_p; returns θ_p (running statistics
+    updated)."""
     theta = {k: v.clone().requires_grad_(not sm.is_buffer(k)) for k, v in params.items()}
-    opt = torch.optim.SGD([v for k, v in theta.items() if not sm.is_buffer(k)],
-                          lr=config.lr if lr is None else lr, momentum=0.9)
+    opt = torch.optim.SGD([v for k, v in theta.items() if not sm.is_buffer(k)], lr=lr, momentum=0.9)
     t = _targets(spec, y)
     for _ in range(config.local_epochs):
         perm = torch.randperm(len(t), generator=gen)
@@ -209,9 +213,8 @@ def client_round(method: str, global_params, local_state, client: ImageClient, c
     params = sm.slice_params(global_params, spec)
     params.update(local_state)
     gen = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, p, r, 82]).generate_state(1)[0]))
-    lr = config.lr / 10 if 0 < config.decay_at <= r else config.lr  # a step decay: SGD's noise floor shrinks
     return local_train(params, spec, _inputs(method, client, client.X), client.y, config, gen,
-                       scaler=method in SCALED, lr=lr)
+                       lr=config.lr_at(r), scaler=method in SCALED)
 
 
 def run_hetero(method: str, config: HeteroConfig, seed: int, on_round=None, eval_every: int = 0) -> dict:

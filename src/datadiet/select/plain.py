@@ -100,7 +100,8 @@ class PlainState:
         self.XT[:, holes] = self.XT[:, movers]
         self.slot[self.live[holes]] = holes
         self.score, self.second, self.assign = self.score[:end], self.second[:end], self.assign[:end]
-        self.live, self.q_live, self._buf, self.XT = self.live[:end], self.q_live[:end], self._buf[:end], self.XT[:, :end]
+        self.live, self.q_live, self._buf = self.live[:end], self.q_live[:end], self._buf[:end]
+        self.XT = self.XT[:, :end]
         self.dead = 0
 
     def add(self, v: np.ndarray, qv: float) -> None:
